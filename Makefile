@@ -1,0 +1,33 @@
+# Weike: `make run` installs what is missing and starts the service; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint unit bench clean
+
+install: $(STAMP)
+	@bash scripts/install-system.sh test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/weike serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy ingest transcode catalog workers api
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

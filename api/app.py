@@ -1,0 +1,27 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.limits import UploadSizeLimit
+from api.routes import health, lessons, meta
+from workers.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="微课 Weike", version="0.1.0",
+                  description="县级微党课片库：上传、转码、审核与发布。Micro-lesson library and transcoding pipeline.")
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(lessons.router)
+    app.include_router(meta.router)
+    app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/v1/lessons",))
+    return app

@@ -1,0 +1,101 @@
+"""Every error answers JSON ``{code, message}``: a stable English code and a Simplified Chinese message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from catalog.errors import AssetNotFound, CatalogError, LessonNotFound
+from ingest.errors import EmptyUpload, IngestError, ObjectMissing, StorageUnavailable, UploadTooLarge
+from transcode.errors import TranscodeError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself."""
+
+    def __init__(self, status: int, code: str, message: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.status, self.code, self.message = status, code, message
+
+
+STATUS_BY_CODE: dict[str, int] = {
+    EmptyUpload.code: 400,
+    UploadTooLarge.code: 413,
+    StorageUnavailable.code: 503,
+    ObjectMissing.code: 404,
+    LessonNotFound.code: 404,
+    AssetNotFound.code: 404,
+}
+
+HTTP_MESSAGES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "请求有误"),
+    401: ("unauthorized", "需要登录或提供令牌"),
+    403: ("forbidden", "没有权限"),
+    404: ("not_found", "找不到该页面或资源"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    409: ("conflict", "请求与当前状态冲突"),
+    413: ("file_too_large", "文件超过大小上限"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    416: ("range_not_satisfiable", "请求的范围无效"),
+    422: ("invalid_request", "请求参数有误"),
+    429: ("too_many_requests", "请求过于频繁，请稍后再试"),
+    500: ("internal_error", "服务器内部错误"),
+    503: ("unavailable", "服务暂时不可用，请稍后再试"),
+}
+
+FIELD_NAMES = {"file": "文件", "title": "标题", "branch": "支部", "category": "分类", "speaker": "主讲人",
+               "recorded_on": "录制日期", "language": "语言", "limit": "每页条数", "offset": "起始位置"}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    names = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        if loc:
+            names.append(FIELD_NAMES.get(loc[-1], loc[-1]))
+    if names:
+        return "请求参数有误：" + "、".join(dict.fromkeys(names))
+    return "请求参数有误"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+
+    @app.exception_handler(IngestError)
+    @app.exception_handler(TranscodeError)
+    @app.exception_handler(CatalogError)
+    async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+        code = getattr(exc, "code", "internal_error")
+        message = getattr(exc, "message", "服务器内部错误")
+        status = STATUS_BY_CODE.get(code, 400)
+        if status >= 500:
+            log.warning("%s: %s", code, exc)
+        return JSONResponse(error_body(code, message), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()]
+        return JSONResponse(error_body("invalid_request", _validation_message(exc), fields=fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求失败"))
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "服务器内部错误"), status_code=500)

@@ -1,0 +1,69 @@
+"""Turn catalog rows into public schemas (URLs, nested names)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from api.schemas import (
+    AssetPublic,
+    CategoryPublic,
+    ErrorPublic,
+    JobPublic,
+    LessonPublic,
+    LessonSummary,
+    NamedRef,
+)
+from catalog.assets import list_assets
+from catalog.jobs import list_jobs
+from catalog.models import Asset, AssetKind, Category, Lesson, Organisation
+
+
+def asset_url(asset: Asset) -> str:
+    return f"/api/v1/assets/{asset.id}/content"
+
+
+def asset_public(asset: Asset) -> AssetPublic:
+    return AssetPublic(
+        id=asset.id or 0, kind=asset.kind, label=asset.label or None, url=asset_url(asset),  # type: ignore[arg-type]
+        mime_type=asset.mime_type, size_bytes=asset.size_bytes, sha256=asset.sha256, duration_s=asset.duration_s,
+        width=asset.width, height=asset.height, bit_rate=asset.bit_rate,
+    )
+
+
+def _branch(session: Session, lesson: Lesson) -> NamedRef | None:
+    org = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
+    return NamedRef(id=org.id or 0, name=org.name) if org else None
+
+
+def _category(session: Session, lesson: Lesson) -> CategoryPublic | None:
+    cat = session.get(Category, lesson.category_id) if lesson.category_id else None
+    return CategoryPublic(id=cat.id or 0, slug=cat.slug, name=cat.name) if cat else None
+
+
+def _error(code: str | None, message: str | None) -> ErrorPublic | None:
+    return ErrorPublic(code=code, message=message or "") if code else None
+
+
+def lesson_public(session: Session, lesson: Lesson) -> LessonPublic:
+    return LessonPublic(
+        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,  # type: ignore[arg-type]
+        error=_error(lesson.error_code, lesson.error_message), speaker=lesson.speaker,
+        branch=_branch(session, lesson), category=_category(session, lesson),
+        language=lesson.language, recorded_on=lesson.recorded_on, media_kind=lesson.media_kind,  # type: ignore[arg-type]
+        duration_s=lesson.duration_s, original_filename=lesson.original_filename, size_bytes=lesson.size_bytes,
+        sha256=lesson.original_sha256, created_at=lesson.created_at, updated_at=lesson.updated_at,
+        assets=[asset_public(a) for a in list_assets(session, lesson.id)],
+        jobs=[JobPublic(step=j.step, state=j.state, progress=int(round(j.progress * 100)),  # type: ignore[arg-type]
+                        attempts=j.attempts, error=_error(j.error_code, j.error_message))
+              for j in list_jobs(session, lesson.id)],
+    )
+
+
+def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
+    poster = next((a for a in list_assets(session, lesson.id) if a.kind == AssetKind.POSTER), None)
+    return LessonSummary(
+        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,  # type: ignore[arg-type]
+        speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
+        language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,  # type: ignore[arg-type]
+        created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
+    )

@@ -1,0 +1,34 @@
+"""Catalog errors: stable codes, Chinese messages."""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    code = "catalog_error"
+    message = "数据处理失败"
+    retryable = False
+
+    def __init__(self, detail: str = "", *, message: str | None = None) -> None:
+        super().__init__(detail or self.code)
+        if message is not None:
+            self.message = message
+
+
+class LessonNotFound(CatalogError):
+    code = "lesson_not_found"
+    message = "找不到该课程"
+
+
+class AssetNotFound(CatalogError):
+    code = "asset_not_found"
+    message = "找不到该文件"
+
+
+class UnknownCategory(CatalogError):
+    code = "unknown_category"
+    message = "没有这个课程分类"
+
+
+class InvalidMetadata(CatalogError):
+    code = "invalid_metadata"
+    message = "课程信息填写有误"

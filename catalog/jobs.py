@@ -1,0 +1,216 @@
+"""Processing jobs with leases: the database decides who runs a step, so each step completes once.
+
+A worker *claims* a pending job (or one whose lease expired) with one conditional UPDATE, renews the
+lease while it works, and completes it only while it still holds the lease. A sweep turns expired
+leases (the worker died, whatever the broker did with the message) back into pending jobs to re-enqueue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, select
+
+from catalog.lessons import set_status
+from catalog.models import Job, JobState, Lesson, LessonStatus, utcnow
+
+WORKER_LOST_CODE = "worker_lost"
+WORKER_LOST_MESSAGE = "处理进程多次中断，请联系管理员"
+
+
+@dataclass(frozen=True)
+class StepRef:
+    lesson_id: str
+    step: str
+    queue: str
+
+
+def ensure_jobs(session: Session, lesson_id: str, steps: Mapping[str, str]) -> list[StepRef]:
+    """Create missing jobs (step -> queue) for a lesson; returns those now pending, to enqueue after commit."""
+    existing = {j.step: j for j in session.exec(select(Job).where(Job.lesson_id == lesson_id)).all()}
+    for step, queue in steps.items():
+        if step not in existing:
+            job = Job(lesson_id=lesson_id, step=step, queue=queue)
+            session.add(job)
+            existing[step] = job
+    session.flush()
+    return [StepRef(lesson_id, j.step, j.queue) for j in existing.values()
+            if j.step in steps and j.state == JobState.PENDING]
+
+
+def claim(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: float) -> bool:
+    """Take the job if it is pending or its lease has expired. Exactly one caller wins."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(
+            and_(
+                col(Job.lesson_id) == lesson_id,
+                col(Job.step) == step,
+                or_(
+                    col(Job.state) == JobState.PENDING,
+                    and_(col(Job.state) == JobState.RUNNING, col(Job.lease_expires_at) < now),
+                ),
+            )
+        )
+        .values(
+            state=JobState.RUNNING,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempts=col(Job.attempts) + 1,
+            started_at=now,
+            progress=0.0,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def renew(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: float, progress: float) -> bool:
+    """Extend the lease and record progress; False when the lease was lost to another worker."""
+    result = session.execute(
+        update(Job)
+        .where(
+            and_(col(Job.lesson_id) == lesson_id, col(Job.step) == step,
+                 col(Job.lease_owner) == owner, col(Job.state) == JobState.RUNNING)
+        )
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s), progress=max(0.0, min(progress, 1.0)))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def finish(
+    session: Session,
+    *,
+    lesson_id: str,
+    step: str,
+    owner: str,
+    state: JobState,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> bool:
+    """Mark the job done, failed or skipped if this owner still holds it."""
+    result = session.execute(
+        update(Job)
+        .where(
+            and_(col(Job.lesson_id) == lesson_id, col(Job.step) == step,
+                 col(Job.lease_owner) == owner, col(Job.state) == JobState.RUNNING)
+        )
+        .values(state=state, progress=1.0 if state == JobState.DONE else col(Job.progress),
+                finished_at=utcnow(), lease_expires_at=None, error_code=error_code,
+                error_message=error_message)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release(session: Session, *, lesson_id: str, step: str, owner: str) -> None:
+    """Give a job back (a transient error): pending again, to be retried."""
+    session.execute(
+        update(Job)
+        .where(and_(col(Job.lesson_id) == lesson_id, col(Job.step) == step, col(Job.lease_owner) == owner,
+                    col(Job.state) == JobState.RUNNING))
+        .values(state=JobState.PENDING, lease_owner=None, lease_expires_at=None, enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def skip_pending(session: Session, lesson_id: str) -> None:
+    """After a fatal error, the lesson's remaining steps will not run."""
+    session.execute(
+        update(Job)
+        .where(and_(col(Job.lesson_id) == lesson_id, col(Job.state) == JobState.PENDING))
+        .values(state=JobState.SKIPPED, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def list_jobs(session: Session, lesson_id: str) -> list[Job]:
+    return list(session.exec(select(Job).where(Job.lesson_id == lesson_id).order_by(col(Job.id))).all())
+
+
+def lesson_progress(jobs: list[Job], weights: Mapping[str, float]) -> int:
+    total = sum(weights.get(j.step, 1.0) for j in jobs)
+    if total <= 0:
+        return 0
+    done = sum(
+        weights.get(j.step, 1.0) * (1.0 if j.state in (JobState.DONE, JobState.SKIPPED) else j.progress)
+        for j in jobs
+    )
+    return int(100 * done / total)
+
+
+def refresh_lesson(session: Session, lesson_id: str, weights: Mapping[str, float]) -> Lesson | None:
+    """Derive the lesson's status and progress from its jobs."""
+    lesson = session.get(Lesson, lesson_id)
+    if lesson is None:
+        return None
+    jobs = list_jobs(session, lesson_id)
+    failed = [j for j in jobs if j.state == JobState.FAILED]
+    if failed:
+        first = failed[0]
+        set_status(session, lesson, LessonStatus.FAILED, error_code=first.error_code, error_message=first.error_message)
+        return lesson
+    if jobs and all(j.state in (JobState.DONE, JobState.SKIPPED) for j in jobs):
+        set_status(session, lesson, LessonStatus.READY)
+        return lesson
+    lesson.progress = min(lesson_progress(jobs, weights), 99)
+    if any(j.state != JobState.PENDING for j in jobs) and lesson.status == LessonStatus.QUEUED:
+        lesson.status = LessonStatus.PROCESSING
+    lesson.updated_at = utcnow()
+    session.add(lesson)
+    session.flush()
+    return lesson
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeue: list[StepRef]
+    failed_lessons: set[str]
+
+
+def sweep(session: Session, *, max_attempts: int, stale_pending_s: float,
+          weights: Mapping[str, float]) -> SweepResult:
+    """Find jobs to enqueue again: expired leases (dead workers) and long-forgotten pending jobs.
+
+    A job whose lease expired ``max_attempts`` times is failed instead (it keeps killing workers), and
+    its lesson fails with it. Lessons touched get their status and progress refreshed.
+    """
+    now = utcnow()
+    requeue: list[StepRef] = []
+    failed_lessons: set[str] = set()
+    expired = session.exec(
+        select(Job).where(Job.state == JobState.RUNNING, col(Job.lease_expires_at) < now)
+    ).all()
+    for job in expired:
+        if job.attempts >= max_attempts:
+            job.state = JobState.FAILED
+            job.error_code = WORKER_LOST_CODE
+            job.error_message = WORKER_LOST_MESSAGE
+            job.finished_at = now
+            failed_lessons.add(job.lesson_id)
+        else:
+            job.state = JobState.PENDING
+            job.lease_owner = None
+            job.lease_expires_at = None
+            job.enqueued_at = now
+            requeue.append(StepRef(job.lesson_id, job.step, job.queue))
+        session.add(job)
+    stale = session.exec(
+        select(Job).where(Job.state == JobState.PENDING,
+                          col(Job.enqueued_at) < now - timedelta(seconds=stale_pending_s))
+    ).all()
+    for job in stale:
+        job.enqueued_at = now
+        session.add(job)
+        requeue.append(StepRef(job.lesson_id, job.step, job.queue))
+    session.flush()
+    for lesson_id in failed_lessons:
+        skip_pending(session, lesson_id)
+    for lesson_id in failed_lessons | {r.lesson_id for r in requeue}:
+        refresh_lesson(session, lesson_id, weights)
+    return SweepResult(requeue=requeue, failed_lessons=failed_lessons)

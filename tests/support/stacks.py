@@ -1,0 +1,132 @@
+"""Deployment shapes for tests: the embedded defaults and the production-like services.
+
+- ``embedded``: SQLite, folder store, Celery on kombu's SQLAlchemy transport (what `make run` uses).
+- ``services``: PostgreSQL, the S3 path (minio client) on a loopback S3 server, Redis broker
+  (what docker-compose.yml runs).
+Each gives a :class:`~workers.settings.Settings`, and :func:`start_worker` runs a real Celery worker
+process on it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import missing, port_open
+
+PG_ADMIN_URL = os.environ.get("WEIKE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("WEIKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def _pg_exec(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    if not port_open("127.0.0.1", 5432):
+        missing("PostgreSQL on 127.0.0.1:5432")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_database_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    name = f"weike_test_{uuid.uuid4().hex[:10]}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    base = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not port_open("127.0.0.1", 6379):
+        missing("Redis on 127.0.0.1:6379")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
+
+
+def settings_env(settings: object) -> dict[str, str]:
+    """The WEIKE_* environment that reproduces these settings in another process."""
+    from workers.settings import Settings
+
+    assert isinstance(settings, Settings)
+    env = {
+        "WEIKE_DATA_DIR": str(settings.data_dir),
+        "WEIKE_DATABASE_URL": settings.database_url,
+        "WEIKE_STORAGE_URL": settings.storage_url,
+        "WEIKE_BROKER_URL": settings.broker_url,
+        "WEIKE_JOB_LEASE_S": str(settings.job_lease_s),
+        "WEIKE_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
+        "WEIKE_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
+        "WEIKE_WORKER_CONCURRENCY": str(settings.worker_concurrency),
+        "WEIKE_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
+        "WEIKE_X264_PRESET": settings.x264_preset,
+    }
+    for field, value in settings.limits.model_dump().items():
+        env[f"WEIKE_LIMITS__{field.upper()}"] = str(value)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+def start_worker(settings: object, *, log_path: Path, beat: bool = True) -> WorkerProcess:
+    """A real Celery worker process (`weike worker`) on these settings."""
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "api.cli", "worker"] + ([] if beat else ["--no-beat"])
+    out = open(log_path, "ab")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    out.close()
+    return WorkerProcess(proc, log_path)
+
+
+def wait_for_heartbeat(settings: object, worker: WorkerProcess, timeout_s: float = 60.0) -> None:
+    from catalog.db import unit_of_work
+    from catalog.heartbeats import fresh_workers
+    from workers.wiring import context_for
+
+    ctx = context_for(settings)  # type: ignore[arg-type]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {worker.proc.returncode}:\n{worker.log_tail()}")
+        with unit_of_work(ctx.engine) as session:
+            if fresh_workers(session, within_s=30):
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"worker never reported in:\n{worker.log_tail()}")
+
+
+def stop_worker(worker: WorkerProcess) -> None:
+    from workers.embedded import stop_worker as stop
+
+    stop(worker.proc, timeout_s=20)

@@ -1,0 +1,211 @@
+"""A lesson's processing, step by step.
+
+    upload ──> probe ──┬──> renditions     (video: 720p/360p ladder, one decode)
+                       ├──> poster         (video frame, or an audio file's cover picture)
+                       └──> audio_edition  (every lesson with sound: portable MP3)
+                                           ──> lesson ready when every job is done
+
+Each step is a Celery task (workers/tasks/media.py) that calls :func:`execute_step`: claim the job's
+lease in the database, work on a local copy with no transaction open, publish outputs under
+deterministic keys, then record the assets and finish the job in one transaction, only while still
+holding the lease. A redelivered or re-enqueued step therefore finds its job done (or leased) and does
+nothing, and a lesson gets exactly one set of assets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog import jobs
+from catalog.assets import AssetFacts, record_asset
+from catalog.db import unit_of_work
+from catalog.lessons import get_lesson
+from catalog.models import AssetKind, JobState, Organisation
+from ingest.errors import IngestError
+from transcode.errors import TranscodeError
+from workers.settings import Settings
+from workers.wiring import Context, scratch_dir, sender_for
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_CODE = "internal_error"
+INTERNAL_ERROR_MESSAGE = "处理时发生内部错误，请联系管理员"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    queue: str
+    weight: float
+
+
+STEPS: dict[str, StepSpec] = {
+    s.name: s
+    for s in (
+        StepSpec("probe", "media", 5),
+        StepSpec("renditions", "media", 70),
+        StepSpec("poster", "media", 5),
+        StepSpec("audio_edition", "media", 20),
+    )
+}
+WEIGHTS = {name: spec.weight for name, spec in STEPS.items()}
+
+
+@dataclass(frozen=True)
+class LessonInput:
+    """What a step needs to know about its lesson, read before the work starts."""
+
+    lesson_id: str
+    original_key: str
+    title: str
+    speaker: str | None
+    branch: str | None
+    recorded_on: str | None
+
+
+@dataclass
+class StepOutcome:
+    """What a step produced: assets to record, and for probe, facts and the next steps."""
+
+    assets: list[tuple[AssetKind, str, AssetFacts]] = field(default_factory=list)
+    media_kind: str | None = None
+    duration_s: float | None = None
+    original_mime: str | None = None
+    next_steps: Sequence[str] = ()
+
+
+class LeaseLost(Exception):
+    """Another worker took this job over (our lease expired): stop working on it."""
+
+
+class ProgressReporter:
+    """Renews the job's lease and records progress, at most every ``interval_s``."""
+
+    def __init__(self, ctx: Context, lesson_id: str, step: str, owner: str, interval_s: float = 2.0) -> None:
+        self.ctx, self.lesson_id, self.step, self.owner = ctx, lesson_id, step, owner
+        self.interval_s = interval_s
+        self._last = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval_s and fraction < 1.0:
+            return
+        self._last = now
+        with unit_of_work(self.ctx.engine) as session:
+            held = jobs.renew(session, lesson_id=self.lesson_id, step=self.step, owner=self.owner,
+                              lease_s=self.ctx.settings.job_lease_s, progress=fraction)
+            if held:
+                jobs.refresh_lesson(session, self.lesson_id, WEIGHTS)
+        if not held:
+            raise LeaseLost(f"{self.lesson_id}/{self.step}")
+
+
+StepFunction = Callable[[Context, LessonInput, "StepIO"], StepOutcome]
+
+
+@dataclass(frozen=True)
+class StepIO:
+    """The local files a step works on, and its progress callback."""
+
+    src: Path  # the local copy of the original
+    tmp: Path  # the job's scratch folder
+    progress: ProgressReporter
+
+
+def enqueue(settings: Settings, refs: Sequence[jobs.StepRef]) -> None:
+    """Send step tasks; call only after the transaction that created the jobs has committed."""
+    if not refs:
+        return
+    app = sender_for(settings)
+    for ref in refs:
+        app.send_task(f"{ref.queue}.{ref.step}", args=[ref.lesson_id], queue=ref.queue)
+
+
+def start_lesson(settings: Settings, ctx: Context, lesson_id: str) -> None:
+    """Create the probe job for a new lesson and enqueue it."""
+    with unit_of_work(ctx.engine) as session:
+        refs = jobs.ensure_jobs(session, lesson_id, {"probe": STEPS["probe"].queue})
+    enqueue(settings, refs)
+
+
+def _read_input(ctx: Context, lesson_id: str) -> LessonInput | None:
+    with unit_of_work(ctx.engine) as session:
+        lesson = get_lesson(session, lesson_id)
+        if lesson is None:
+            return None
+        branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
+        return LessonInput(
+            lesson_id=lesson.id,
+            original_key=lesson.original_key,
+            title=lesson.title,
+            speaker=lesson.speaker,
+            branch=branch.name if branch else None,
+            recorded_on=lesson.recorded_on.isoformat() if lesson.recorded_on else None,
+        )
+
+
+def _record_failure(ctx: Context, lesson_id: str, step: str, owner: str, code: str, message: str) -> None:
+    with unit_of_work(ctx.engine) as session:
+        if jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.FAILED,
+                       error_code=code, error_message=message):
+            jobs.skip_pending(session, lesson_id)
+            jobs.refresh_lesson(session, lesson_id, WEIGHTS)
+
+
+def _record_success(ctx: Context, lesson_id: str, step: str, owner: str, outcome: StepOutcome) -> list[jobs.StepRef]:
+    with unit_of_work(ctx.engine) as session:
+        if not jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.DONE):
+            log.warning("lease on %s/%s lost before completion; outputs left to the new owner", lesson_id, step)
+            return []
+        for kind, label, facts in outcome.assets:
+            record_asset(session, lesson_id, kind, facts, label=label)
+        lesson = get_lesson(session, lesson_id)
+        if lesson is not None and step == "probe":
+            lesson.media_kind = outcome.media_kind
+            lesson.duration_s = outcome.duration_s
+            session.add(lesson)
+            if outcome.original_mime:
+                record_asset(session, lesson_id, AssetKind.ORIGINAL, AssetFacts(
+                    key=lesson.original_key, mime_type=outcome.original_mime, size_bytes=lesson.size_bytes,
+                    sha256=lesson.original_sha256, duration_s=outcome.duration_s))
+        refs = jobs.ensure_jobs(session, lesson_id, {s: STEPS[s].queue for s in outcome.next_steps})
+        jobs.refresh_lesson(session, lesson_id, WEIGHTS)
+    return refs
+
+
+def execute_step(ctx: Context, lesson_id: str, step: str, run: StepFunction) -> None:
+    """Claim, work, record. Retryable storage errors propagate (the task retries with backoff)."""
+    owner = uuid.uuid4().hex
+    with unit_of_work(ctx.engine) as session:
+        if not jobs.claim(session, lesson_id=lesson_id, step=step, owner=owner, lease_s=ctx.settings.job_lease_s):
+            log.info("%s/%s is done or running elsewhere; nothing to do", lesson_id, step)
+            return
+        jobs.refresh_lesson(session, lesson_id, WEIGHTS)
+    lesson = _read_input(ctx, lesson_id)
+    if lesson is None:
+        return
+    progress = ProgressReporter(ctx, lesson_id, step, owner)
+    try:
+        with ctx.storage.local_copy(lesson.original_key) as src, scratch_dir(ctx.settings) as tmp:
+            outcome = run(ctx, lesson, StepIO(src=src, tmp=tmp, progress=progress))
+    except LeaseLost:
+        log.warning("%s/%s: lease lost to another worker; stopping", lesson_id, step)
+        return
+    except (TranscodeError, IngestError) as exc:
+        if exc.retryable:
+            with unit_of_work(ctx.engine) as session:
+                jobs.release(session, lesson_id=lesson_id, step=step, owner=owner)
+            raise
+        log.info("%s/%s refused: %s (%s)", lesson_id, step, exc.code, exc)
+        _record_failure(ctx, lesson_id, step, owner, exc.code, exc.message)
+        return
+    except Exception:
+        log.exception("%s/%s failed unexpectedly", lesson_id, step)
+        _record_failure(ctx, lesson_id, step, owner, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
+        return
+    enqueue(ctx.settings, _record_success(ctx, lesson_id, step, owner, outcome))

@@ -1,0 +1,112 @@
+"""The one Settings object, read from WEIKE_* environment variables (and .env).
+
+Defaults run with no configuration at all: SQLite, a folder object store and a Celery broker on SQLite,
+all under ``data_dir``. Only ``api/deps.py`` and ``workers/wiring.py`` call :func:`get_settings`; tests build
+``Settings(...)`` and pass it in.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transcode.limits import MediaLimits
+
+
+class MediaLimitsSettings(BaseModel):
+    """Limits on what the workers will process; mirrors :class:`transcode.limits.MediaLimits`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_duration_s: float = 7200.0
+    max_pixels: int = 4096 * 2304
+    probe_timeout_s: float = 30.0
+    encode_timeout_min_s: float = 120.0
+    encode_timeout_factor: float = 4.0
+
+    def to_media_limits(self) -> MediaLimits:
+        return MediaLimits(**self.model_dump())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WEIKE_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    # Empty means "derive from data_dir" (see _fill_defaults).
+    database_url: str = ""
+    storage_url: str = ""
+    broker_url: str = ""
+
+    max_upload_bytes: int = 4 * 1024**3
+    limits: MediaLimitsSettings = MediaLimitsSettings()
+    rungs: tuple[int, ...] = (720, 360)
+    x264_preset: str = "veryfast"
+    ffmpeg_bin: str = "ffmpeg"
+    ffprobe_bin: str = "ffprobe"
+
+    # Jobs: a running job holds a lease that its worker renews; an expired lease means the worker died.
+    job_lease_s: float = 120.0
+    job_max_attempts: int = 3
+    job_stale_pending_s: float = 600.0
+    sweep_interval_s: float = 15.0
+
+    worker_concurrency: int = 1
+    worker_queues: str = "media,asr,maintenance"
+    worker_heartbeat_s: float = 10.0
+    worker_fresh_s: float = 60.0
+
+    presigned_url_expires_s: int = 600
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        data_dir = self.data_dir.expanduser().resolve()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'weike.sqlite3'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{data_dir / 'store'}")
+        if not self.broker_url:
+            object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}")
+        if self.environment == "production":
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs a real database (WEIKE_DATABASE_URL), not SQLite")
+            if "minioadmin" in self.storage_url:
+                raise ValueError("production must not use MinIO's default credentials")
+        return self
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def media_limits(self) -> MediaLimits:
+        return self.limits.to_media_limits()
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith(("sqla+", "filesystem:"))
+
+    def queue_list(self) -> list[str]:
+        return [q.strip() for q in self.worker_queues.split(",") if q.strip()]
+
+    def public_summary(self) -> dict[str, str]:
+        """What `weike serve` prints: where things live, without secrets."""
+        return {
+            "data_dir": str(self.data_dir),
+            "database": self.database_url.split("@")[-1],
+            "storage": self.storage_url.split("?")[0],
+            "broker": self.broker_url.split("@")[-1],
+        }
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
