@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.stacks"]
+pytest_plugins = ["tests.support.s3server", "tests.support.stacks"]
 
 
 def _test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]

@@ -54,7 +54,8 @@ def context_for(settings: Settings) -> Context:
         ctx = Context(
             settings=settings,
             engine=make_engine(settings.database_url),
-            storage=storage_from_url(settings.storage_url, base_dir=settings.data_dir),
+            storage=storage_from_url(settings.storage_url, base_dir=settings.data_dir,
+                                     scratch_dir=settings.scratch_dir),
         )
         _contexts[key] = ctx
     return ctx

@@ -1,0 +1,37 @@
+"""Storage keys. They are generated here, never taken from an uploaded file name."""
+
+from __future__ import annotations
+
+import re
+
+# Segments: lower-case letters, digits, '.', '_', '-'; never starting with '.' or '-' (so no '..', no hidden
+# files, nothing a command line could read as an option).
+_SEGMENT = r"[a-z0-9_][a-z0-9._-]*"
+_KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_LESSON_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_ASSET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9]{1,8}")
+MAX_KEY_LENGTH = 512
+
+
+def validate_key(key: str) -> str:
+    """Return `key` unchanged, or raise ValueError when it is not a safe relative storage key."""
+    if not isinstance(key, str) or len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        raise ValueError(f"invalid storage key: {key!r}")
+    return key
+
+
+def original(sha256: str) -> str:
+    """The content-addressed key of an original: originals/ab/cd/<sha256>."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a lower-case hex SHA-256: {sha256!r}")
+    return f"originals/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def lesson_asset(lesson_id: str, name: str) -> str:
+    """The key of a derived file of a lesson, e.g. lessons/<id>/720p.mp4, poster.jpg, audio.mp3."""
+    if not _LESSON_ID.fullmatch(lesson_id):
+        raise ValueError(f"invalid lesson id for a storage key: {lesson_id!r}")
+    if not _ASSET_NAME.fullmatch(name):
+        raise ValueError(f"invalid asset name for a storage key: {name!r}")
+    return f"lessons/{lesson_id}/{name}"
