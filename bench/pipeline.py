@@ -1,0 +1,264 @@
+"""Benchmark: the video pipeline against its floor and two baselines, in one run.
+
+    .venv/bin/python bench/pipeline.py [--seconds 60] [--skip-mediacms] [--skip-upload]
+
+Generates a 60 s 1080x1920 H.264 phone clip and an HEVC one, runs Weike's steps (probe, renditions,
+poster, audio edition, each with storage, in-process on the embedded defaults) and prints for each step
+and in total: seconds, x realtime and peak RSS. In the same run, three references on the H.264 clip:
+the decode-only floor, a MediaCMS-style ladder (one process per rendition at 240-1080p, preset medium,
+CRF 23) and a PeerTube-style one (one process per resolution, 720p and 360p, PeerTube's x264 options).
+Then the stream-copy path (a clip that already fits 720p) and the API's RSS growth over a 1 GB upload.
+Run it with nothing else busy: two cores are easily contended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Figure:
+    name: str
+    seconds: float
+    media_s: float
+    rss_mb: float | None = None
+
+    def line(self) -> str:
+        xrt = self.media_s / self.seconds if self.seconds > 0 else float("inf")
+        rss = f"{self.rss_mb:7.0f} MB" if self.rss_mb is not None else "        -"
+        return f"  {self.name:44} {self.seconds:8.1f} s  {xrt:6.2f}x realtime  {rss}"
+
+
+def ffmpeg(*args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+    return time.perf_counter() - started
+
+
+def children_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def make_phone_clip(path: Path, seconds: int, codec: str) -> None:
+    """A portrait phone clip: moving test pattern, speech-band tone, 30 fps, ~10 Mbit/s like a phone."""
+    vcodec = ["-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-b:v", "10M"]
+    if codec == "hevc":
+        vcodec = ["-c:v", "libx265", "-preset", "ultrafast", "-b:v", "8M", "-tag:v", "hvc1", "-x265-params",
+                  "log-level=error"]
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=1080x1920:rate=30:duration={seconds}",
+           "-f", "lavfi", "-i", f"sine=frequency=300:sample_rate=48000:duration={seconds}",
+           "-pix_fmt", "yuv420p", *vcodec, "-c:a", "aac", "-b:a", "128k", "-shortest", str(path))
+
+
+def make_fitting_clip(path: Path, seconds: int) -> None:
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=720x1280:rate=30:duration={seconds}",
+           "-f", "lavfi", "-i", f"sine=frequency=300:sample_rate=48000:duration={seconds}",
+           "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "main", "-preset", "veryfast", "-b:v", "2M",
+           "-maxrate", "2.5M", "-bufsize", "5M", "-c:a", "aac", "-b:a", "128k", "-shortest", str(path))
+
+
+def decode_floor(src: Path) -> float:
+    return ffmpeg("-i", str(src), "-f", "null", "-")
+
+
+def mediacms_style(src: Path, out: Path) -> float:
+    total = 0.0
+    for height in (240, 360, 480, 720, 1080):
+        # MediaCMS scales by height on a landscape assumption; on portrait we scale the short side alike.
+        total += ffmpeg("-i", str(src), "-vf", f"scale={height}:-2", "-c:v", "libx264", "-preset", "medium",
+                        "-crf", "23", "-c:a", "aac", "-b:a", "128k", str(out / f"mc_{height}.mp4"))
+    return total
+
+
+def peertube_style(src: Path, out: Path) -> float:
+    total = 0.0
+    for height in (720, 360):
+        # PeerTube's default x264 profile: preset veryfast, CRF 23, maxrate by resolution, AAC.
+        maxrate = {720: "2500k", 360: "800k"}[height]
+        total += ffmpeg("-i", str(src), "-vf", f"scale={height}:-2", "-c:v", "libx264", "-preset", "veryfast",
+                        "-tune", "film", "-crf", "23", "-maxrate", maxrate, "-bufsize", maxrate,
+                        "-g", "60", "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart",
+                        str(out / f"pt_{height}.mp4"))
+    return total
+
+
+def run_weike(src: Path, work: Path, label: str) -> list[Figure]:
+    """Our pipeline in-process on the embedded defaults: upload, then every step with storage."""
+    from catalog.lessons import LessonFields
+    from catalog.migrate import upgrade
+    from workers.intake import admit_stream
+    from workers.pipeline import execute_step
+    from workers.settings import Settings
+    from workers.steps import STEP_FUNCTIONS
+    from workers.wiring import context_for
+
+    settings = Settings(data_dir=work / f"var-{label}")
+    settings.data_dir.mkdir(parents=True)
+    upgrade(settings.database_url)
+    ctx = context_for(settings)
+    media_s = probe_duration(src)
+    figures: list[Figure] = []
+    started = time.perf_counter()
+    with src.open("rb") as fh:
+        lesson = admit_stream(ctx, fh, filename=src.name, fields=LessonFields(title="基准测试")).lesson
+    figures.append(Figure(f"{label}: upload to storage", time.perf_counter() - started, media_s))
+    for step in ("probe", "renditions", "poster", "audio_edition"):
+        t0 = time.perf_counter()
+        execute_step(ctx, lesson.id, step, STEP_FUNCTIONS[step])
+        figures.append(Figure(f"{label}: {step}", time.perf_counter() - t0, media_s, children_peak_rss_mb()))
+    total = time.perf_counter() - started
+    figures.append(Figure(f"{label}: whole pipeline", total, media_s, max_rss_mb()))
+    from catalog.db import unit_of_work
+    from catalog.lessons import get_lesson
+
+    with unit_of_work(ctx.engine) as session:
+        done = get_lesson(session, lesson.id)
+        assert done is not None and done.status == "ready", (done.status if done else None, done)
+    return figures
+
+
+def max_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return max(own, children_peak_rss_mb())
+
+
+def probe_duration(src: Path) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(src)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.strip())
+
+
+def upload_rss(work: Path, size_mb: int) -> tuple[float, float, float]:
+    """Start the API (uvicorn, no worker), POST a generated file, report (seconds, RSS before, RSS peak)."""
+    import httpx
+
+    port = 18765
+    env = {**os.environ, "WEIKE_DATA_DIR": str(work / "var-upload"), "WEIKE_MAX_UPLOAD_BYTES": str(8 << 30)}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--no-worker", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        before = rss_mb(proc.pid)
+        peak = [before]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_mb(proc.pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+
+        def body() -> Callable[[], object]:
+            chunk = os.urandom(1 << 20)
+            for i in range(size_mb):
+                yield chunk[:-8] + i.to_bytes(8, "big")
+
+        boundary = "weikebench"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
+                f"Content-Type: video/mp4\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        def stream():  # type: ignore[no-untyped-def]
+            yield head
+            yield from body()
+            yield tail
+
+        t0 = time.perf_counter()
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/lessons", content=stream(), timeout=600,
+                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        seconds = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
+        assert r.status_code == 201, r.text
+        return seconds, before, peak[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--skip-mediacms", action="store_true", help="skip the slow MediaCMS-style baseline")
+    parser.add_argument("--skip-upload", action="store_true")
+    parser.add_argument("--upload-mb", type=int, default=1024)
+    args = parser.parse_args()
+    if shutil.which("ffmpeg") is None:
+        sys.exit("ffmpeg is missing: run `make install`")
+    work = Path(tempfile.mkdtemp(prefix="weike-bench-"))
+    try:
+        h264, hevc, fitting = work / "phone_h264.mp4", work / "phone_hevc.mov", work / "fits_720p.mp4"
+        print(f"generating {args.seconds} s 1080x1920 clips in {work} ...", flush=True)
+        make_phone_clip(h264, args.seconds, "h264")
+        make_phone_clip(hevc, args.seconds, "hevc")
+        make_fitting_clip(fitting, args.seconds)
+        media_s = probe_duration(h264)
+
+        print("\nreferences (H.264 clip):", flush=True)
+        floor = Figure("decode-only floor", decode_floor(h264), media_s)
+        print(floor.line(), flush=True)
+        peertube = Figure("PeerTube-style 720p + 360p", peertube_style(h264, work), media_s)
+        print(peertube.line(), flush=True)
+        mediacms = None
+        if not args.skip_mediacms:
+            mediacms = Figure("MediaCMS-style 240-1080p, medium", mediacms_style(h264, work), media_s)
+            print(mediacms.line(), flush=True)
+
+        results: dict[str, Figure] = {}
+        for label, src in (("H.264", h264), ("HEVC", hevc), ("fits-720p (copy)", fitting)):
+            print(f"\nWeike pipeline, {label}:", flush=True)
+            for fig in run_weike(src, work, label.split()[0]):
+                print(fig.line(), flush=True)
+                results[fig.name] = fig
+
+        ours = results["H.264: whole pipeline"]
+        print("\ntargets (H.264 clip, whole pipeline incl. probing and storage):")
+        if mediacms:
+            print(f"  vs MediaCMS-style: {mediacms.seconds / ours.seconds:5.1f}x faster (target >= 6x)")
+        print(f"  vs PeerTube-style: {peertube.seconds / ours.seconds:5.2f}x faster (target >= 1.5x)")
+        print(f"  vs decode floor:   {ours.seconds / floor.seconds:5.2f}x the floor (target <= 3x)")
+        copy = results["fits-720p: renditions"]
+        print(f"  stream-copy path renditions: {copy.media_s / copy.seconds:5.1f}x realtime (target >= 20x)")
+
+        if not args.skip_upload:
+            seconds, before, peak = upload_rss(work, args.upload_mb)
+            print(f"\nupload of {args.upload_mb} MB through POST /api/v1/lessons: {seconds:.1f} s "
+                  f"({args.upload_mb / seconds:.0f} MB/s), API RSS {before:.0f} -> peak {peak:.0f} MB "
+                  f"(growth {peak - before:.0f} MB, target < 50 MB)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Errors raised by `transcode`: one base, stable English codes, Simplified Chinese messages.
+
+`detail` is English text for logs (an ffmpeg stderr tail, a path); `message` is what users see.
+"""
+
+from __future__ import annotations
+
+
+class TranscodeError(Exception):
+    code = "transcode_failed"
+    message = "文件处理失败"
+    retryable = False
+
+    def __init__(self, detail: str = "", *, message: str | None = None) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        if message is not None:
+            self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
+class NotMedia(TranscodeError):
+    """Text, random bytes, or a container with no audio and no video stream."""
+
+    code = "not_media"
+    message = "无法识别的音视频文件"
+
+
+class ImageNotMedia(NotMedia):
+    """A still image (PNG, JPEG, HEIC, ...) uploaded as a video."""
+
+    code = "image_not_media"
+    message = "这是一张图片，不是音视频文件"
+
+
+class PlaylistRefused(TranscodeError):
+    """An HLS playlist, an ffconcat script or any other input that names other files."""
+
+    code = "playlist_refused"
+    message = "不接受播放列表或引用其他文件的文件"
+
+
+class CorruptMedia(TranscodeError):
+    """Truncated or damaged: unreadable, or decodes to much less than it claims."""
+
+    code = "corrupt_media"
+    message = "文件已损坏或不完整"
+
+
+class TooLong(TranscodeError):
+    code = "too_long"
+    message = "时长超过上限"
+
+
+class TooManyPixels(TranscodeError):
+    code = "too_many_pixels"
+    message = "画面尺寸超过上限"
+
+
+class NoAudio(TranscodeError):
+    """An audio edition was asked for a file without sound."""
+
+    code = "no_audio"
+    message = "文件中没有声音"
+
+
+class CommandFailed(TranscodeError):
+    code = "command_failed"
+    message = "文件处理失败"
+
+
+class CommandTimedOut(TranscodeError):
+    code = "transcode_timeout"
+    message = "处理超时"
