@@ -37,6 +37,9 @@ def open_input(path: Path, **options: Any) -> Any:
 
 
 def compile_ffmpeg(node: Any, *, ffmpeg_bin: str, global_args: tuple[str, ...] = QUIET) -> list[str]:
-    """Compile an ffmpeg-python output node, with global options placed first (ffmpeg-python puts them last)."""
+    """Compile an ffmpeg-python output node, with global options placed first (ffmpeg-python puts them last).
+
+    Outputs are overwritten (`-y`): they are always our own files in a scratch folder, and a retry rewrites them.
+    """
     args: list[str] = node.compile(cmd=ffmpeg_bin)
-    return [args[0], *global_args, *args[1:]]
+    return [args[0], "-y", *global_args, *args[1:]]

@@ -88,11 +88,13 @@ def probe_media(
     `ffmpeg_bin` is used only when the container states no duration (browser-recorded WebM): the streams are
     then read through, without decoding, to at most just past the duration limit.
     """
-    sniff_file(path)
+    head = sniff_file(path)
     try:
         info = ffprobe_json(path, timeout_s=limits.probe_timeout_s, ffprobe_bin=ffprobe_bin)
     except CommandFailed as exc:
-        raise CorruptMedia(f"ffprobe could not read {path.name}: {exc.detail}") from exc
+        if has_media_signature(head):
+            raise CorruptMedia(f"ffprobe could not read {path.name}: {exc.detail}") from exc
+        raise NotMedia(f"no known signature and ffprobe could not read {path.name}: {exc.detail}") from exc
     result = parse_probe(info, size_bytes=path.stat().st_size, max_pixels=limits.max_pixels)
     if result.duration_s <= 0:
         duration_s = measure_duration_by_demuxing(path, limits=limits, ffmpeg_bin=ffmpeg_bin)
@@ -153,8 +155,8 @@ _PLAYLIST_MARKERS = (
 )  # fmt: skip
 
 
-def sniff_file(path: Path) -> None:
-    """Refuse what the first bytes already give away, without running ffmpeg on it."""
+def sniff_file(path: Path) -> bytes:
+    """Refuse what the first bytes already give away, without running ffmpeg on it; return those bytes."""
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
     if not head:
@@ -163,11 +165,29 @@ def sniff_file(path: Path) -> None:
         raise ImageNotMedia(f"{path.name} starts with an image signature")
     text = _as_text(head)
     if text is None:
-        return
+        return head
     lowered = text.lstrip("\ufeff \t\r\n").lower()
     if any(marker in lowered[:1024] for marker in _PLAYLIST_MARKERS) or _names_other_files(lowered):
         raise PlaylistRefused(f"{path.name} is a playlist or script naming other inputs")
     raise NotMedia(f"{path.name} is text")
+
+
+_MEDIA_MAGIC = (
+    b"ID3", b"OggS", b"fLaC", b"#!AMR", b"\x1a\x45\xdf\xa3", b"FLV", b"\x00\x00\x01\xba", b".snd", b"caff",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", b"ADIF",
+)  # fmt: skip
+_MP4_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
+
+
+def has_media_signature(head: bytes) -> bool:
+    """Whether the first bytes look like one of the accepted containers (to tell corrupt media from junk)."""
+    if head.startswith(_MEDIA_MAGIC) or head[4:8] in _MP4_BOXES:
+        return True
+    if head[:4] in (b"RIFF", b"RF64", b"FORM", b"riff"):
+        return True  # WAV, AVI, AIFF, Wave64
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return True  # MPEG audio or ADTS frame sync
+    return len(head) > 188 and head[0] == 0x47 and head[188] == 0x47  # MPEG-TS packets
 
 
 def _looks_like_image(head: bytes) -> bool:

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +41,9 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_database_url(pg_server: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
+@contextmanager
+def fresh_pg_database(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
     name = f"weike_test_{uuid.uuid4().hex[:10]}"
     _pg_exec(f'CREATE DATABASE "{name}"')
     base = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
@@ -53,7 +54,13 @@ def pg_database_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url() -> str:
+def pg_database_url(pg_server: str) -> Iterator[str]:
+    with fresh_pg_database(pg_server) as url:
+        yield url
+
+
+def clean_redis() -> str:
+    """The test Redis database, emptied (a broker with no leftover messages)."""
     if not port_open("127.0.0.1", 6379):
         missing("Redis on 127.0.0.1:6379")
     import redis
@@ -62,6 +69,11 @@ def redis_url() -> str:
     client.flushdb()
     client.close()
     return REDIS_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return clean_redis()
 
 
 def settings_env(settings: object) -> dict[str, str]:
@@ -130,3 +142,64 @@ def stop_worker(worker: WorkerProcess) -> None:
     from workers.embedded import stop_worker as stop
 
     stop(worker.proc, timeout_s=20)
+
+
+def test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    """Settings for tests: short leases and a quick sweep so that crash recovery is seen in seconds."""
+    from workers.settings import Settings
+
+    base: dict[str, object] = {
+        "data_dir": data_dir,
+        "job_lease_s": 8.0,
+        "sweep_interval_s": 2.0,
+        "worker_heartbeat_s": 1.0,
+        "job_stale_pending_s": 120.0,
+    }
+    base.update(overrides)
+    settings = Settings(**base)  # type: ignore[arg-type]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def build_embedded(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    """The `make run` shape: SQLite, folder store, SQLite broker."""
+    from catalog.migrate import upgrade
+
+    settings = test_settings(data_dir, **overrides)
+    upgrade(settings.database_url)
+    return settings
+
+
+def build_services(data_dir: Path, *, database_url: str, broker_url: str, s3_server: object,
+                   **overrides: object):  # type: ignore[no-untyped-def]
+    """The docker-compose shape: PostgreSQL, S3 through the minio client, Redis broker."""
+    from catalog.migrate import upgrade
+    from ingest.storage import storage_from_url
+
+    storage_url = s3_server.storage_url(f"weike-{uuid.uuid4().hex[:8]}")  # type: ignore[attr-defined]
+    storage_from_url(storage_url).ensure_bucket()  # type: ignore[attr-defined]
+    settings = test_settings(data_dir, database_url=database_url, storage_url=storage_url, broker_url=broker_url,
+                             **overrides)
+    upgrade(settings.database_url)
+    return settings
+
+
+@contextmanager
+def stack(kind: str, data_dir: Path, request: pytest.FixtureRequest, **overrides: object) -> Iterator[object]:
+    """Settings for one deployment shape; PostgreSQL database dropped afterwards."""
+    if kind == "embedded":
+        yield build_embedded(data_dir, **overrides)
+        return
+    s3 = request.getfixturevalue("s3_server")
+    with fresh_pg_database(request.getfixturevalue("pg_server")) as db_url:
+        yield build_services(data_dir, database_url=db_url, broker_url=clean_redis(), s3_server=s3, **overrides)
+
+
+@contextmanager
+def running_worker(settings: object, log_path: Path) -> Iterator[WorkerProcess]:
+    worker = start_worker(settings, log_path=log_path)
+    try:
+        wait_for_heartbeat(settings, worker)
+        yield worker
+    finally:
+        stop_worker(worker)

@@ -1,0 +1,242 @@
+"""The H.264/AAC MP4 rendition ladder: plan the rungs, then make them all in one ffmpeg process.
+
+The source is decoded once: ffmpeg applies the display rotation (autorotate), one `fps` filter makes the frame
+rate constant, a `split` feeds one scaler and one x264 encoder per rung. A rung the source already fits is a stream
+copy, written by the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from transcode import runner
+from transcode.command import PROGRESS, QUIET, compile_ffmpeg, file_url, open_input
+from transcode.errors import CorruptMedia
+from transcode.limits import MediaLimits
+from transcode.probe import AudioInfo, ProbeResult, VideoInfo, probe_media
+
+log = logging.getLogger(__name__)
+
+MAX_FPS = 30.0
+CRF = 23
+COPYABLE_PROFILES = frozenset({"constrained baseline", "baseline", "main", "high"})
+COPYABLE_AUDIO = frozenset({"aac"})
+# An output shorter than its source by more than this is a truncated source.
+TRUNCATION_TOLERANCE_S = 1.0
+TRUNCATION_TOLERANCE_RATIO = 0.02
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    label: str
+    width: int
+    height: int
+    copy: bool
+    fps: float
+
+
+@dataclass(frozen=True)
+class RenditionOutput:
+    spec: RenditionSpec
+    path: Path
+    width: int
+    height: int
+    duration_s: float
+    size_bytes: int
+    bit_rate: int | None
+
+
+def max_video_kbps(short_side: int) -> int:
+    """The x264 `maxrate` for a rung, and the most a stream-copied source may use."""
+    for min_short, kbps in ((1080, 5000), (720, 2500), (540, 1800), (480, 1400), (360, 900), (240, 500)):
+        if short_side >= min_short:
+            return kbps
+    return 300
+
+
+def audio_kbps(short_side: int) -> int:
+    return 128 if short_side >= 720 else 96
+
+
+def plan_ladder(probe: ProbeResult, *, rungs: Sequence[int] = (720, 360)) -> list[RenditionSpec]:
+    """Rungs by the short side, never upscaled; empty for audio-only sources."""
+    video = probe.video
+    if video is None or not rungs:
+        return []
+    source_short = min(video.display_width, video.display_height)
+    ordered = sorted({r for r in rungs if r > 0}, reverse=True)
+    top = min(ordered[0], source_short)
+    targets = [top] + [r for r in ordered[1:] if r < top]
+    fps = min(video.fps, MAX_FPS) if video.fps > 0 else MAX_FPS
+    specs = []
+    for target in targets:
+        width, height = _scaled_size(video.display_width, video.display_height, target)
+        short = min(width, height)
+        specs.append(
+            RenditionSpec(
+                label=f"{short}p",
+                width=width,
+                height=height,
+                copy=_source_fits(probe, video, width, height),
+                fps=fps,
+            )
+        )
+    return specs
+
+
+def _even_floor(value: float) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+def _scaled_size(display_w: int, display_h: int, short_target: int) -> tuple[int, int]:
+    short, long = min(display_w, display_h), max(display_w, display_h)
+    new_short = _even_floor(min(short_target, short))
+    new_long = max(2, int(round(long * new_short / short / 2)) * 2)
+    return (new_long, new_short) if display_w >= display_h else (new_short, new_long)
+
+
+def _source_fits(probe: ProbeResult, video: VideoInfo, width: int, height: int) -> bool:
+    video_kbps = (video.bit_rate or probe.bit_rate or 0) / 1000
+    audio = probe.audio
+    return (
+        video.codec == "h264"
+        and (video.profile or "").lower() in COPYABLE_PROFILES
+        and video.pix_fmt == "yuv420p"
+        and video.rotation_deg == 0
+        and (video.display_width, video.display_height) == (width, height)
+        and not video.is_vfr
+        and 0 < video.fps <= MAX_FPS + 0.5
+        and 0 < video_kbps <= max_video_kbps(min(width, height)) * 1.1
+        and (audio is None or (audio.codec in COPYABLE_AUDIO and audio.channels <= 2))
+    )
+
+
+def encode_ladder(
+    src: Path,
+    probe: ProbeResult,
+    specs: Sequence[RenditionSpec],
+    out_dir: Path,
+    *,
+    limits: MediaLimits,
+    on_progress: Callable[[float], None] | None = None,
+    ffmpeg_bin: str = "ffmpeg",
+    ffprobe_bin: str = "ffprobe",
+    preset: str = "veryfast",
+) -> list[RenditionOutput]:
+    """Write `<label>.mp4` for each spec into `out_dir`, in one ffmpeg run; check each output's duration."""
+    video = probe.video
+    if video is None or not specs:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{spec.label}.mp4" for spec in specs]
+    inp = open_input(src)
+    outputs = []
+    encoded = [(spec, path) for spec, path in zip(specs, paths, strict=True) if not spec.copy]
+    outputs += _encoded_outputs(inp, video, probe.audio, encoded, preset=preset)
+    for spec, path in zip(specs, paths, strict=True):
+        if spec.copy:
+            streams = [inp[str(video.index)]] + ([inp[str(probe.audio.index)]] if probe.audio else [])
+            outputs.append(ffmpeg.output(*streams, file_url(path), c="copy", **_container_options()))
+    args = compile_ffmpeg(
+        ffmpeg.merge_outputs(*outputs), ffmpeg_bin=ffmpeg_bin, global_args=(*QUIET, *PROGRESS)
+    )
+    try:
+        runner.run(
+            args,
+            timeout_s=limits.encode_timeout_s(probe.duration_s),
+            cwd=out_dir,
+            on_progress=on_progress,
+            progress_total_s=probe.duration_s,
+        )
+        return [
+            _checked_output(spec, path, probe, limits=limits, ffprobe_bin=ffprobe_bin)
+            for spec, path in zip(specs, paths, strict=True)
+        ]
+    except BaseException:
+        for path in paths:  # nothing half-written stays behind
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _container_options() -> dict[str, Any]:
+    # No source metadata (phones store GPS location and device names) and no chapters in the renditions.
+    return {"movflags": "+faststart", "map_metadata": -1, "map_chapters": -1, "format": "mp4"}
+
+
+def _encoded_outputs(
+    inp: Any,
+    video: VideoInfo,
+    audio: AudioInfo | None,
+    encoded: list[tuple[RenditionSpec, Path]],
+    *,
+    preset: str,
+) -> list[Any]:
+    if not encoded:
+        return []
+    rate = Fraction(encoded[0][0].fps).limit_denominator(1001)
+    frames = inp[str(video.index)].filter("fps", fps=str(rate))
+    video_branches = frames.filter_multi_output("split", len(encoded)) if len(encoded) > 1 else None
+    sound = None
+    if audio is not None:
+        sound = inp[str(audio.index)].filter("aresample", **{"async": 1, "first_pts": 0})
+    audio_branches = sound.filter_multi_output("asplit", len(encoded)) if sound and len(encoded) > 1 else None
+    outputs = []
+    for i, (spec, path) in enumerate(encoded):
+        branch = video_branches[i] if video_branches is not None else frames
+        scaled = branch.filter("scale", spec.width, spec.height, flags="bicubic").filter("setsar", 1)
+        scaled = scaled.filter("format", "yuv420p")
+        short = min(spec.width, spec.height)
+        kbps = max_video_kbps(short)
+        options: dict[str, Any] = {
+            "c:v": "libx264",
+            "preset": preset,
+            "crf": CRF,
+            "maxrate": f"{kbps}k",
+            "bufsize": f"{kbps * 2}k",
+            "profile:v": "high",
+            "g": max(1, round(float(rate) * 2)),
+            "fps_mode": "cfr",
+            "r": str(rate),
+            **_container_options(),
+        }
+        streams = [scaled]
+        if audio is not None and sound is not None:
+            streams.append(audio_branches[i] if audio_branches is not None else sound)
+            options.update(
+                {
+                    "c:a": "aac",
+                    "b:a": f"{audio_kbps(short)}k",
+                    "ac": 1 if audio.channels == 1 else 2,
+                    "ar": audio.sample_rate if audio.sample_rate in (44100, 48000) else 48000,
+                }
+            )
+        outputs.append(ffmpeg.output(*streams, file_url(path), **options))
+    return outputs
+
+
+def _checked_output(
+    spec: RenditionSpec, path: Path, source: ProbeResult, *, limits: MediaLimits, ffprobe_bin: str
+) -> RenditionOutput:
+    out = probe_media(path, limits=limits, ffprobe_bin=ffprobe_bin)
+    tolerance_s = max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_RATIO * source.duration_s)
+    if out.duration_s < source.duration_s - tolerance_s:
+        raise CorruptMedia(
+            f"{spec.label} lasts {out.duration_s:.2f} s but the source claims {source.duration_s:.2f} s"
+        )
+    assert out.video is not None
+    return RenditionOutput(
+        spec=spec,
+        path=path,
+        width=out.video.display_width,
+        height=out.video.display_height,
+        duration_s=out.duration_s,
+        size_bytes=out.size_bytes,
+        bit_rate=out.bit_rate,
+    )

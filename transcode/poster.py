@@ -1,0 +1,144 @@
+"""A JPEG poster: a representative, non-black video frame (upright), or an audio file's cover picture."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from transcode import runner
+from transcode.command import compile_ffmpeg, file_url, open_input
+from transcode.limits import MediaLimits
+from transcode.probe import ProbeResult
+
+log = logging.getLogger(__name__)
+
+# Where to look, as fractions of the duration: never the first frame, which is often black or a fade-in.
+CANDIDATE_POSITIONS = (1 / 3, 1 / 2, 1 / 5, 2 / 3, 4 / 5)
+THUMBNAIL_FRAMES = 24  # frames the `thumbnail` filter compares (and holds in memory) per candidate
+GRAY_SIZE = 16  # the candidate is also decoded to a GRAY_SIZE x GRAY_SIZE gray image to judge blackness
+BLACK_MEAN = 24.0  # mean luma (0..255) below which a frame counts as black
+JPEG_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
+
+
+@dataclass(frozen=True)
+class PosterOutput:
+    path: Path
+    width: int
+    height: int
+
+
+def make_poster(
+    src: Path,
+    probe: ProbeResult,
+    out_path: Path,
+    *,
+    limits: MediaLimits,
+    max_width: int = 1280,
+    ffmpeg_bin: str = "ffmpeg",
+) -> PosterOutput | None:
+    """Write `out_path` (JPEG); None for audio without a cover picture."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if probe.video is not None:
+        width, height = poster_size(probe.video.display_width, probe.video.display_height, max_width)
+        return _video_poster(src, probe, out_path, width, height, limits=limits, ffmpeg_bin=ffmpeg_bin)
+    if probe.cover_art_index is not None and probe.cover_art_width and probe.cover_art_height:
+        width, height = poster_size(probe.cover_art_width, probe.cover_art_height, max_width)
+        frame = open_input(src)[str(probe.cover_art_index)]
+        node = _jpeg_output(frame.filter("scale", width, height), out_path)
+        try:
+            runner.run(compile_ffmpeg(node, ffmpeg_bin=ffmpeg_bin), timeout_s=limits.encode_timeout_min_s)
+        except BaseException:
+            out_path.unlink(missing_ok=True)
+            raise
+        return PosterOutput(path=out_path, width=width, height=height)
+    return None
+
+
+def poster_size(width: int, height: int, max_width: int) -> tuple[int, int]:
+    """At most `max_width` wide, aspect kept, both even."""
+    new_w = max(2, min(width, max_width) // 2 * 2)
+    new_h = max(2, int(round(height * new_w / width / 2)) * 2)
+    return new_w, new_h
+
+
+def _video_poster(
+    src: Path,
+    probe: ProbeResult,
+    out_path: Path,
+    width: int,
+    height: int,
+    *,
+    limits: MediaLimits,
+    ffmpeg_bin: str,
+) -> PosterOutput | None:
+    assert probe.video is not None
+    candidates: list[tuple[float, Path]] = []  # (mean luma, jpeg)
+    try:
+        for i, fraction in enumerate(CANDIDATE_POSITIONS):
+            jpeg = out_path.with_name(f".{out_path.stem}.candidate{i}.jpg")
+            mean = _grab_candidate(
+                src, probe.video.index, probe.duration_s * fraction, jpeg, width, height,
+                limits=limits, ffmpeg_bin=ffmpeg_bin,
+            )  # fmt: skip
+            if mean is None:
+                continue
+            candidates.append((mean, jpeg))
+            if mean >= BLACK_MEAN:
+                break
+        if not candidates:
+            log.warning("no poster frame could be decoded from %s", src.name)
+            return None
+        brightest = max(candidates, key=lambda c: c[0])[1]
+        os.replace(brightest, out_path)
+        return PosterOutput(path=out_path, width=width, height=height)
+    finally:
+        for _, jpeg in candidates:
+            jpeg.unlink(missing_ok=True)
+
+
+def _grab_candidate(
+    src: Path,
+    video_index: int,
+    position_s: float,
+    jpeg: Path,
+    width: int,
+    height: int,
+    *,
+    limits: MediaLimits,
+    ffmpeg_bin: str,
+) -> float | None:
+    """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none."""
+    frames = open_input(src, ss=f"{position_s:.3f}")[str(video_index)]
+    picked = frames.filter("scale", width, height).filter("thumbnail", THUMBNAIL_FRAMES)
+    branches = picked.filter_multi_output("split", 2)
+    gray = branches[1].filter("scale", GRAY_SIZE, GRAY_SIZE).filter("format", "gray")
+    node = ffmpeg.merge_outputs(
+        _jpeg_output(branches[0], jpeg),
+        ffmpeg.output(gray, "pipe:1", format="rawvideo", **{"frames:v": 1}),
+    )
+    try:
+        result = runner.run(
+            compile_ffmpeg(node, ffmpeg_bin=ffmpeg_bin), timeout_s=limits.encode_timeout_min_s
+        )
+    except BaseException:
+        jpeg.unlink(missing_ok=True)
+        raise
+    pixels = result.stdout
+    if len(pixels) < GRAY_SIZE * GRAY_SIZE or not jpeg.exists() or jpeg.stat().st_size == 0:
+        jpeg.unlink(missing_ok=True)
+        return None
+    return sum(pixels[: GRAY_SIZE * GRAY_SIZE]) / (GRAY_SIZE * GRAY_SIZE)
+
+
+def _jpeg_output(frame: Any, path: Path) -> Any:
+    return ffmpeg.output(
+        frame.filter("format", "yuvj420p"),
+        file_url(path),
+        format="mjpeg",
+        **{"frames:v": 1, "q:v": JPEG_QUALITY, "map_metadata": -1},
+    )
