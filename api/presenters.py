@@ -24,7 +24,7 @@ def asset_url(asset: Asset) -> str:
 
 def asset_public(asset: Asset) -> AssetPublic:
     return AssetPublic(
-        id=asset.id or 0, kind=asset.kind, label=asset.label or None, url=asset_url(asset),  # type: ignore[arg-type]
+        id=asset.id or 0, kind=asset.kind, label=asset.label or None, url=asset_url(asset),
         mime_type=asset.mime_type, size_bytes=asset.size_bytes, sha256=asset.sha256, duration_s=asset.duration_s,
         width=asset.width, height=asset.height, bit_rate=asset.bit_rate,
     )
@@ -46,14 +46,14 @@ def _error(code: str | None, message: str | None) -> ErrorPublic | None:
 
 def lesson_public(session: Session, lesson: Lesson) -> LessonPublic:
     return LessonPublic(
-        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,  # type: ignore[arg-type]
+        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
         error=_error(lesson.error_code, lesson.error_message), speaker=lesson.speaker,
         branch=_branch(session, lesson), category=_category(session, lesson),
-        language=lesson.language, recorded_on=lesson.recorded_on, media_kind=lesson.media_kind,  # type: ignore[arg-type]
+        language=lesson.language, recorded_on=lesson.recorded_on, media_kind=lesson.media_kind,
         duration_s=lesson.duration_s, original_filename=lesson.original_filename, size_bytes=lesson.size_bytes,
         sha256=lesson.original_sha256, created_at=lesson.created_at, updated_at=lesson.updated_at,
         assets=[asset_public(a) for a in list_assets(session, lesson.id)],
-        jobs=[JobPublic(step=j.step, state=j.state, progress=int(round(j.progress * 100)),  # type: ignore[arg-type]
+        jobs=[JobPublic(step=j.step, state=j.state, progress=int(round(j.progress * 100)),
                         attempts=j.attempts, error=_error(j.error_code, j.error_message))
               for j in list_jobs(session, lesson.id)],
     )
@@ -62,8 +62,8 @@ def lesson_public(session: Session, lesson: Lesson) -> LessonPublic:
 def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
     poster = next((a for a in list_assets(session, lesson.id) if a.kind == AssetKind.POSTER), None)
     return LessonSummary(
-        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,  # type: ignore[arg-type]
+        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
         speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
-        language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,  # type: ignore[arg-type]
+        language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
         created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
     )

@@ -66,7 +66,7 @@ def claim(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: f
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0)) == 1
 
 
 def renew(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: float, progress: float) -> bool:
@@ -80,7 +80,7 @@ def renew(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: f
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s), progress=max(0.0, min(progress, 1.0)))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0)) == 1
 
 
 def finish(
@@ -105,7 +105,7 @@ def finish(
                 error_message=error_message)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0)) == 1
 
 
 def release(session: Session, *, lesson_id: str, step: str, owner: str) -> None:

@@ -50,7 +50,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # so its visibility timeout may be long enough for any transcode.
         conf["broker_transport_options"] = {"visibility_timeout": 4 * 3600}
     elif settings.broker_url.startswith("sqla+"):
-        conf["broker_transport_options"] = {"polling_interval": 0.5}
+        conf["broker_polling_interval"] = 0.5
     return conf
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from catalog.assets import AssetFacts
-from catalog.models import AssetKind, MediaKind
+from catalog.models import AssetKind
 from ingest import keys
 from transcode.audio_edition import encode_audio_edition
 from transcode.ladder import encode_ladder, plan_ladder
@@ -44,7 +44,7 @@ def original_mime(probe: ProbeResult) -> str:
     if name == "matroska" and "webm" in probe.format_name:
         name = "matroska"
     video_mime, audio_mime = _ORIGINAL_MIME.get(name, ("application/octet-stream", "application/octet-stream"))
-    return video_mime if probe.kind == MediaKind.VIDEO else audio_mime
+    return video_mime if probe.kind == "video" else audio_mime
 
 
 def _probe(ctx: Context, src: Path) -> ProbeResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
@@ -21,7 +21,7 @@ from workers.intake import admit_stream, title_from_filename
 
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
 
-ERRORS = {400: {"model": ErrorPublic}, 404: {"model": ErrorPublic}, 413: {"model": ErrorPublic},
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorPublic}, 404: {"model": ErrorPublic}, 413: {"model": ErrorPublic},
           422: {"model": ErrorPublic}}
 
 

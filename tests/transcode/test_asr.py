@@ -21,7 +21,6 @@ from transcode.asr_text import punctuate_chinese, to_simplified
 from transcode.errors import CommandFailed
 from transcode.model_store import ModelPaths
 
-
 MAX_CER = 0.85  # espeak speech is robotic: this proves the pipeline, not recognition quality
 ENGINES = ["faster-whisper", "openai-whisper"]
 

@@ -23,7 +23,6 @@ from transcode.captions import (
     write_webvtt,
 )
 
-
 RULES = CaptionRules()
 LONG_UNPUNCTUATED = "这是一段很长很长的话没有任何标点符号老师一直说下去直到说完为止我们看看它会怎样切分每一行都不能超过十六个字"
 

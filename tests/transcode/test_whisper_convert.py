@@ -13,7 +13,6 @@ from tests.support.speech import asr_packages_missing
 from transcode.model_store import ModelPaths, find_part_files, install_models, models_installed
 from transcode.whisper_convert import ModelConversionFailed, openai_state_dict, read_ct2_model, whisper_dims
 
-
 BASE_DIMS = {
     "n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 512, "n_audio_head": 8, "n_audio_layer": 6,
     "n_vocab": 51865, "n_text_ctx": 448, "n_text_state": 512, "n_text_head": 8, "n_text_layer": 6,
