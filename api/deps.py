@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from catalog.db import unit_of_work
 from ingest.storage import Storage
 from workers.settings import Settings, get_settings
 from workers.wiring import Context, context_for
@@ -29,13 +30,8 @@ ContextDep = Annotated[Context, Depends(get_context)]
 
 
 def get_session(ctx: ContextDep) -> Iterator[Session]:
-    with Session(ctx.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with unit_of_work(ctx.engine) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import wave
 from pathlib import Path
 
 import pytest
 
+from tests.support.media import run_tool as _run
 from tests.support.services import missing, require_tool
 from transcode.asr import AsrConfig, Transcript, transcribe_file
 from transcode.asr_text import normalize_for_match
@@ -34,18 +34,7 @@ MANDARIN_LESSON = (
     "大家好，欢迎来到今天的数学课。我们一起来认识长方形和正方形。"
     "长方形有四条边，对边相等，四个角都是直角。正方形的四条边都相等。"
 )
-TOOL_TIMEOUT_S = 120
 
-
-def _run(*args: str | Path) -> None:
-    cmd = [str(a) for a in args]
-    if cmd[0] == "ffmpeg":
-        cmd[1:1] = ["-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
-    proc = subprocess.run(cmd, capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}"
-        )
 
 
 def wav_duration_s(path: Path) -> float:
