@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import UploadSizeLimit
-from api.routes import health, lessons, meta
+from api.routes import captions, health, lessons, meta, pages, uploads
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -23,5 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(lessons.router)
     app.include_router(meta.router)
+    app.include_router(captions.router)
+    app.include_router(uploads.router)
+    app.include_router(pages.router)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/v1/lessons",))
     return app

@@ -7,7 +7,7 @@ leases (the worker died, whatever the broker did with the message) back into pen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,8 +28,10 @@ class StepRef:
     queue: str
 
 
-def ensure_jobs(session: Session, lesson_id: str, steps: Mapping[str, str]) -> list[StepRef]:
-    """Create missing jobs (step -> queue) for a lesson; returns those now pending, to enqueue after commit."""
+def ensure_jobs(session: Session, lesson_id: str, steps: Mapping[str, str],
+                dependencies: Mapping[str, Sequence[str]] | None = None) -> list[StepRef]:
+    """Create missing jobs (step -> queue) for a lesson; returns those pending whose prerequisites are met
+    (per ``dependencies``: step -> steps it comes after), to enqueue after commit."""
     existing = {j.step: j for j in session.exec(select(Job).where(Job.lesson_id == lesson_id)).all()}
     for step, queue in steps.items():
         if step not in existing:
@@ -37,12 +39,44 @@ def ensure_jobs(session: Session, lesson_id: str, steps: Mapping[str, str]) -> l
             session.add(job)
             existing[step] = job
     session.flush()
+    deps = dependencies or {}
     return [StepRef(lesson_id, j.step, j.queue) for j in existing.values()
-            if j.step in steps and j.state == JobState.PENDING]
+            if j.step in steps and j.state == JobState.PENDING
+            and prerequisites_met(session, lesson_id, deps.get(j.step, ()))]
 
 
-def claim(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: float) -> bool:
-    """Take the job if it is pending or its lease has expired. Exactly one caller wins."""
+FINISHED_STATES = (JobState.DONE, JobState.SKIPPED)
+
+
+def prerequisites_met(session: Session, lesson_id: str, after: Sequence[str]) -> bool:
+    """True when every step in ``after`` that the lesson has is done or skipped (absent steps do not block)."""
+    if not after:
+        return True
+    blocking = session.exec(
+        select(Job.id).where(Job.lesson_id == lesson_id, col(Job.step).in_(list(after)),
+                             col(Job.state).not_in(list(FINISHED_STATES)))
+    ).first()
+    return blocking is None
+
+
+def runnable_after(session: Session, lesson_id: str, finished_step: str,
+                   dependencies: Mapping[str, Sequence[str]]) -> list[StepRef]:
+    """Pending jobs that waited on ``finished_step`` and now have every prerequisite met."""
+    pending = session.exec(select(Job).where(Job.lesson_id == lesson_id, Job.state == JobState.PENDING)).all()
+    return [StepRef(j.lesson_id, j.step, j.queue) for j in pending
+            if finished_step in dependencies.get(j.step, ())
+            and prerequisites_met(session, lesson_id, dependencies[j.step])]
+
+
+def claim(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: float,
+          after: Sequence[str] = ()) -> bool:
+    """Take the job if it is pending or its lease has expired, and the steps it comes ``after`` are finished.
+
+    Exactly one caller wins. A job whose prerequisites are not finished is left pending: the step that
+    finishes last enqueues it (see :func:`runnable_after`).
+    """
+    if not prerequisites_met(session, lesson_id, after):
+        return False
     now = utcnow()
     result = session.execute(
         update(Job)

@@ -1,4 +1,5 @@
-"""SQLModel tables: organisations, categories, lessons, assets, processing jobs, worker heartbeats.
+"""SQLModel tables: organisations, categories, lessons, assets, processing jobs, worker heartbeats,
+caption versions with their transcript segments, and resumable uploads.
 
 Enumerations are stored as short strings (not database enum types) so that adding a value needs no
 migration on PostgreSQL. Times are aware UTC datetimes (SQLModel's UTCDateTime) on both SQLite and PostgreSQL.
@@ -10,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -51,6 +52,23 @@ class AssetKind(StrEnum):
     RENDITION = "rendition"
     POSTER = "poster"
     AUDIO_EDITION = "audio_edition"
+    SUBTITLES_VTT = "subtitles_vtt"
+    SUBTITLES_SRT = "subtitles_srt"
+    TRANSCRIPT = "transcript"
+    OPEN_CAPTIONS = "open_captions"
+
+
+class CaptionSource(StrEnum):
+    AUTO = "auto"  # made by speech recognition
+    EDITED = "edited"  # corrected by a reviewer
+
+
+class UploadState(StrEnum):
+    ACTIVE = "active"  # receiving bytes
+    COMPLETE = "complete"  # every byte received and checked; became (or joined) a lesson
+    FAILED = "failed"  # the whole-file check failed; never becomes an original
+    TERMINATED = "terminated"  # the client deleted it
+    EXPIRED = "expired"  # unfinished past its expiry; cleaned up
 
 
 class JobState(StrEnum):
@@ -97,6 +115,10 @@ class Lesson(LessonBase, table=True):
     size_bytes: int = Field(default=0, sa_type=BigInteger)
     media_kind: str | None = Field(default=None, sa_type=String(8))
     duration_s: float | None = None
+    # Speech recognition: what was detected, and the caption version now published (None: none yet).
+    detected_language: str | None = Field(default=None, sa_type=String(8))
+    language_probability: float | None = None
+    caption_version: int | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -144,3 +166,69 @@ class WorkerHeartbeat(SQLModel, table=True):
     hostname: str = Field(primary_key=True, max_length=200)
     queues: str = Field(default="", max_length=200)
     seen_at: datetime = Field(default_factory=utcnow)
+
+
+class CaptionVersion(SQLModel, table=True):
+    """One version of a lesson's captions: version 1 from speech recognition, later ones from reviewers' edits."""
+
+    __table_args__ = (UniqueConstraint("lesson_id", "version", name="uq_captionversion_lesson_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lesson_id: str = Field(foreign_key="lesson.id", index=True, max_length=32, ondelete="CASCADE")
+    version: int
+    source: str = Field(default=CaptionSource.AUTO, sa_type=String(16))
+    author: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    language: str = Field(default=Language.MANDARIN, sa_type=String(8))
+    engine: str | None = Field(default=None, max_length=32)
+    model: str | None = Field(default=None, max_length=200)
+    detected_language: str | None = Field(default=None, sa_type=String(8))
+    language_probability: float | None = None
+    # Why reviewers should look (comma-separated stable codes such as low_confidence, cantonese_as_mandarin).
+    review_reasons: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TranscriptSegment(SQLModel, table=True):
+    """A timed piece of a caption version's transcript, for search and for reviewers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    caption_version_id: int = Field(foreign_key="captionversion.id", index=True, ondelete="CASCADE")
+    position: int
+    start_s: float
+    end_s: float
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    confidence: float | None = None
+    low_confidence: bool = False
+
+
+class Upload(SQLModel, table=True):
+    """A resumable (tus) upload: its state lives here so it survives API restarts and closed browsers."""
+
+    id: str = Field(default_factory=new_lesson_id, primary_key=True, max_length=32)
+    length: int = Field(sa_type=BigInteger)
+    offset: int = Field(default=0, sa_type=BigInteger)
+    state: str = Field(default=UploadState.ACTIVE, sa_type=String(16), index=True)
+    metadata_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    filename: str | None = Field(default=None, max_length=300)
+    # Where the bytes gather: a staging key in the store (folder store: appended file; S3: a multipart upload).
+    staging_key: str = Field(max_length=200)
+    multipart_upload_id: str | None = Field(default=None, max_length=200)
+    parts_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    # Bytes received but held on local disk until an S3 part (at least 5 MiB) is full.
+    buffered_bytes: int = Field(default=0, sa_type=BigInteger)
+    # Resumable SHA-256 of the bytes received so far, so the whole-file digest needs no second read.
+    sha256_state: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    client_sha256: str | None = Field(default=None, max_length=64)
+    lesson_id: str | None = Field(default=None, foreign_key="lesson.id", max_length=32, ondelete="SET NULL")
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A PATCH holds this lock while it writes; a second PATCH meanwhile is answered 423 Locked.
+    lock_owner: str | None = Field(default=None, max_length=64)
+    lock_expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(default_factory=utcnow, index=True)

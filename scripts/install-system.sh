@@ -12,6 +12,7 @@ if [ "$profile" = test ]; then
   have_cmd espeak-ng || need+=(espeak-ng)
   have_cmd sox || need+=(sox)
   have_pkg libsox-fmt-all || need+=(libsox-fmt-all)
+  have_cmd chromium || need+=(chromium)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

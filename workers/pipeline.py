@@ -41,7 +41,8 @@ INTERNAL_ERROR_MESSAGE = "处理时发生内部错误，请联系管理员"
 class StepSpec:
     name: str
     queue: str
-    weight: float
+    weight: float  # share of the lesson's progress bar
+    after: tuple[str, ...] = ()  # steps that must be finished (done or skipped) first, when the lesson has them
 
 
 STEPS: dict[str, StepSpec] = {
@@ -54,6 +55,7 @@ STEPS: dict[str, StepSpec] = {
     )
 }
 WEIGHTS = {name: spec.weight for name, spec in STEPS.items()}
+DEPENDENCIES = {name: spec.after for name, spec in STEPS.items()}
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,8 @@ def _record_success(ctx: Context, lesson_id: str, step: str, owner: str, outcome
                 record_asset(session, lesson_id, AssetKind.ORIGINAL, AssetFacts(
                     key=lesson.original_key, mime_type=outcome.original_mime, size_bytes=lesson.size_bytes,
                     sha256=lesson.original_sha256, duration_s=outcome.duration_s))
-        refs = jobs.ensure_jobs(session, lesson_id, {s: STEPS[s].queue for s in outcome.next_steps})
+        refs = jobs.ensure_jobs(session, lesson_id, {s: STEPS[s].queue for s in outcome.next_steps}, DEPENDENCIES)
+        refs += [r for r in jobs.runnable_after(session, lesson_id, step, DEPENDENCIES) if r not in refs]
         jobs.refresh_lesson(session, lesson_id, WEIGHTS)
     return refs
 
@@ -182,8 +185,9 @@ def execute_step(ctx: Context, lesson_id: str, step: str, run: StepFunction) -> 
     """Claim, work, record. Retryable storage errors propagate (the task retries with backoff)."""
     owner = uuid.uuid4().hex
     with unit_of_work(ctx.engine) as session:
-        if not jobs.claim(session, lesson_id=lesson_id, step=step, owner=owner, lease_s=ctx.settings.job_lease_s):
-            log.info("%s/%s is done or running elsewhere; nothing to do", lesson_id, step)
+        if not jobs.claim(session, lesson_id=lesson_id, step=step, owner=owner, lease_s=ctx.settings.job_lease_s,
+                          after=STEPS[step].after):
+            log.info("%s/%s is done, running elsewhere or waiting on earlier steps; nothing to do", lesson_id, step)
             return
         jobs.refresh_lesson(session, lesson_id, WEIGHTS)
     lesson = _read_input(ctx, lesson_id)

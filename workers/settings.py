@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transcode.limits import MediaLimits
+from transcode.model_store import default_cache_dir
 
 
 class MediaLimitsSettings(BaseModel):
@@ -62,6 +63,24 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = 10.0
     worker_fresh_s: float = 60.0
 
+    # Speech recognition (queue "asr"). The model is a name or a local folder; empty means the Whisper base
+    # weights that `weike models install` prepares under models_dir.
+    asr_enabled: bool = True
+    asr_engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    asr_model: str = ""
+    asr_device: Literal["cpu", "cuda"] = "cpu"
+    asr_compute_type: str = "int8"
+    asr_beam_size: int = 1
+    asr_vad: bool = True
+    asr_initial_prompt: str = ""  # a county glossary; off by default (base repeats the prompt)
+    asr_threads: int = 0  # 0: the engine's default
+    models_dir: Path | None = None  # default: ~/.cache/weike-models (shared by every data_dir)
+
+    # Resumable uploads (tus). With no token set, upload creation is open (embedded defaults only).
+    upload_token: str = ""
+    upload_expires_s: int = 7 * 24 * 3600
+    upload_lock_s: float = 60.0
+
     presigned_url_expires_s: int = 600
     log_level: str = "INFO"
 
@@ -73,11 +92,15 @@ class Settings(BaseSettings):
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'weike.sqlite3'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", f"file://{data_dir / 'store'}")
+        if self.models_dir is None:
+            object.__setattr__(self, "models_dir", default_cache_dir())
         if not self.broker_url:
             object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}")
         if self.environment == "production":
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs a real database (WEIKE_DATABASE_URL), not SQLite")
+            if not self.upload_token:
+                raise ValueError("production needs WEIKE_UPLOAD_TOKEN until accounts exist")
             if "minioadmin" in self.storage_url:
                 raise ValueError("production must not use MinIO's default credentials")
         return self

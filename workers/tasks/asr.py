@@ -1,0 +1,3 @@
+"""Celery tasks: asr (being built)."""
+
+from __future__ import annotations

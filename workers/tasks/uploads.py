@@ -1,0 +1,3 @@
+"""Celery tasks: uploads (being built)."""
+
+from __future__ import annotations
