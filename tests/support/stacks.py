@@ -92,6 +92,7 @@ def settings_env(settings: object) -> dict[str, str]:
         "WEIKE_WORKER_CONCURRENCY": str(settings.worker_concurrency),
         "WEIKE_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
         "WEIKE_X264_PRESET": settings.x264_preset,
+        "WEIKE_ASR_ENABLED": str(settings.asr_enabled).lower(),
     }
     for field, value in settings.limits.model_dump().items():
         env[f"WEIKE_LIMITS__{field.upper()}"] = str(value)
