@@ -35,7 +35,7 @@ def receive_original(stream: BinaryIO, storage: Storage, *, max_size_bytes: int,
     digest = hashlib.sha256()
     size = 0
     with local_write_errors("writing an upload's scratch file"):
-        fd, name = tempfile.mkstemp(dir=scratch_dir, prefix="upload-")
+        fd, name = tempfile.mkstemp(dir=scratch_dir, prefix=f"upload-{os.getpid()}-")
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import io
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -209,7 +210,7 @@ class S3Store:
     def local_copy(self, key: str) -> Iterator[Path]:
         """Download into a private temporary folder, removed on exit."""
         validate_key(key)
-        tmp_dir = Path(tempfile.mkdtemp(prefix="weike-s3-", dir=self.scratch_dir))
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f"s3copy-{os.getpid()}-", dir=self.scratch_dir))
         try:
             path = tmp_dir / key.rsplit("/", 1)[-1]
             with self.open(key) as src, path.open("wb") as out:

@@ -92,14 +92,18 @@ def scratch_dir(settings: Settings) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# Scratch entries are named <kind>-<pid>-<random>: a job's folder, a local copy of an S3 object, a received upload.
+SCRATCH_KINDS = frozenset({"job", "s3copy", "upload"})
+
+
 def clean_orphaned_scratch(settings: Settings) -> int:
-    """Remove scratch folders left by processes that no longer exist (a killed worker)."""
+    """Remove scratch files and folders left by processes that no longer exist (a killed worker or API)."""
     removed = 0
     if not settings.scratch_dir.exists():
         return 0
     for entry in settings.scratch_dir.iterdir():
         parts = entry.name.split("-")
-        if len(parts) < 3 or parts[0] != "job" or not parts[1].isdigit():
+        if len(parts) < 3 or parts[0] not in SCRATCH_KINDS or not parts[1].isdigit():
             continue
         pid = int(parts[1])
         try:
@@ -109,6 +113,9 @@ def clean_orphaned_scratch(settings: Settings) -> int:
             pass
         except PermissionError:
             continue
-        shutil.rmtree(entry, ignore_errors=True)
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
         removed += 1
     return removed
