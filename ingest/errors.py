@@ -5,7 +5,8 @@ IngestError
  ├── UploadTooLarge
  ├── StorageUnavailable   (retryable: connection errors, time-outs, 5xx from S3, a full disk)
  ├── ObjectMissing
- └── StorageConfigError   (a bad storage URL, refused credentials)
+ ├── StorageConfigError   (a bad storage URL, refused credentials)
+ └── ChecksumMismatch     (a resumable upload's chunk or whole file is not what the client said)
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ class ObjectMissing(IngestError):
 class StorageConfigError(IngestError):
     code = "storage_config"
     message = "存储服务配置有误"
+
+
+class ChecksumMismatch(IngestError):
+    code = "checksum_mismatch"
+    message = "数据校验不一致，这一段已丢弃，请重新发送"

@@ -35,3 +35,10 @@ def lesson_asset(lesson_id: str, name: str) -> str:
     if not _ASSET_NAME.fullmatch(name):
         raise ValueError(f"invalid asset name for a storage key: {name!r}")
     return f"lessons/{lesson_id}/{name}"
+
+
+def upload_staging(upload_id: str) -> str:
+    """Where a resumable upload's bytes gather until they are complete: uploads/<id>."""
+    if not _LESSON_ID.fullmatch(upload_id):
+        raise ValueError(f"invalid upload id for a storage key: {upload_id!r}")
+    return f"uploads/{upload_id}"
