@@ -113,8 +113,9 @@ def _source_fits(probe: ProbeResult, video: VideoInfo, width: int, height: int) 
         and (video.profile or "").lower() in COPYABLE_PROFILES
         and video.pix_fmt == "yuv420p"
         and video.rotation_deg == 0
-        and (video.display_width, video.display_height) == (width, height)
+        and (video.display_width, video.display_height) == (video.width, video.height) == (width, height)
         and not video.is_vfr
+        and not video.interlaced
         and 0 < video.fps <= MAX_FPS + 0.5
         and 0 < video_kbps <= max_video_kbps(min(width, height)) * 1.1
         and (audio is None or (audio.codec in COPYABLE_AUDIO and audio.channels <= 2))
@@ -168,6 +169,14 @@ def encode_ladder(
         raise
 
 
+def upright_frames(inp: Any, video: VideoInfo) -> Any:
+    """The video stream as whole frames: interlaced sources are deinterlaced (bwdif, one frame per frame)."""
+    frames = inp[str(video.index)]
+    if video.interlaced:
+        frames = frames.filter("bwdif", mode="send_frame", deint="all")
+    return frames
+
+
 def _container_options() -> dict[str, Any]:
     # No source metadata (phones store GPS location and device names) and no chapters in the renditions.
     return {"movflags": "+faststart", "map_metadata": -1, "map_chapters": -1, "format": "mp4"}
@@ -185,7 +194,7 @@ def _encoded_outputs(
         return []
     encoded = sorted(encoded, key=lambda item: item[0].width * item[0].height, reverse=True)
     rate = Fraction(encoded[0][0].fps).limit_denominator(1001)
-    frames = inp[str(video.index)].filter("fps", fps=str(rate))
+    frames = upright_frames(inp, video).filter("fps", fps=str(rate))
     sound = None
     if audio is not None:
         sound = inp[str(audio.index)].filter("aresample", **{"async": 1, "first_pts": 0})

@@ -83,13 +83,21 @@ def _video_poster(
             jpeg = out_path.with_name(f".{out_path.stem}.candidate{i}.jpg")
             mean = _grab_candidate(
                 src, probe.video.index, probe.duration_s * fraction, jpeg, width, height,
-                limits=limits, ffmpeg_bin=ffmpeg_bin,
+                limits=limits, ffmpeg_bin=ffmpeg_bin, interlaced=probe.video.interlaced,
             )  # fmt: skip
             if mean is None:
                 continue
             candidates.append((mean, jpeg))
             if mean >= BLACK_MEAN:
                 break
+        if not candidates:
+            # Seeking found no decodable frame (a stream with one keyframe, an MPEG-TS with broken timestamps):
+            # the start, read without seeking, is better than no poster.
+            jpeg = out_path.with_name(f".{out_path.stem}.candidate-start.jpg")
+            mean = _grab_candidate(src, probe.video.index, 0.0, jpeg, width, height, limits=limits,
+                                   ffmpeg_bin=ffmpeg_bin, interlaced=probe.video.interlaced)
+            if mean is not None:
+                candidates.append((mean, jpeg))
         if not candidates:
             log.warning("no poster frame could be decoded from %s", src.name)
             return None
@@ -111,9 +119,13 @@ def _grab_candidate(
     *,
     limits: MediaLimits,
     ffmpeg_bin: str,
+    interlaced: bool = False,
 ) -> float | None:
     """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none."""
-    frames = open_input(src, ss=f"{position_s:.3f}")[str(video_index)]
+    seek = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
+    frames = open_input(src, **seek)[str(video_index)]
+    if interlaced:
+        frames = frames.filter("bwdif", mode="send_frame", deint="all")
     picked = frames.filter("scale", width, height).filter("thumbnail", THUMBNAIL_FRAMES)
     branches = picked.filter_multi_output("split", 2)
     gray = branches[1].filter("scale", GRAY_SIZE, GRAY_SIZE).filter("format", "gray")

@@ -50,6 +50,7 @@ class VideoInfo:
     is_vfr: bool
     bit_rate: int | None
     level: int | None
+    interlaced: bool = False  # fields, not frames (DV, broadcast cameras, 1080i): deinterlaced before scaling
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def sniff_file(path: Path) -> bytes:
 
 _MEDIA_MAGIC = (
     b"ID3", b"OggS", b"fLaC", b"#!AMR", b"\x1a\x45\xdf\xa3", b"FLV", b"\x00\x00\x01\xba", b".snd", b"caff",
-    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", b"ADIF",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", b"ADIF", b".RMF", b"wvpk", b"MAC ", b"\x06\x0e\x2b\x34",
+    b"\x0b\x77", b"\x7f\xfe\x80\x01", b"\x1f\x07\x00",
 )  # fmt: skip
 _MP4_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 
@@ -307,7 +309,9 @@ def _pick_default(streams: list[dict[str, Any]]) -> dict[str, Any]:
 def _video_info(s: dict[str, Any]) -> VideoInfo:
     width, height = _int(s.get("width")) or 0, _int(s.get("height")) or 0
     rotation = _rotation_deg(s)
-    display_w, display_h = (height, width) if rotation in (90, 270) else (width, height)
+    # Anamorphic sources (DV, DVD, some camcorders) store non-square pixels: 720x576 at 16:15 shows as 768x576.
+    shown_w = round(width * _sample_aspect(s.get("sample_aspect_ratio")))
+    display_w, display_h = (height, shown_w) if rotation in (90, 270) else (shown_w, height)
     avg = _rate(s.get("avg_frame_rate"))
     real = _rate(s.get("r_frame_rate"))
     fps = avg or real or 0.0
@@ -326,6 +330,7 @@ def _video_info(s: dict[str, Any]) -> VideoInfo:
         is_vfr=is_vfr,
         bit_rate=_int(s.get("bit_rate")),
         level=_int(s.get("level")),
+        interlaced=s.get("field_order") in _INTERLACED_FIELD_ORDERS,
     )
 
 
@@ -356,6 +361,21 @@ def _rotation_deg(s: dict[str, Any]) -> int:
     if degrees is None or not math.isfinite(degrees):
         return 0
     return int(round(degrees / 90.0)) * 90 % 360
+
+
+_INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
+
+
+def _sample_aspect(value: object) -> float:
+    """A stream's sample (pixel) aspect ratio, "16:15" -> 1.0667; 1.0 when absent, unknown or absurd."""
+    if not isinstance(value, str) or ":" not in value:
+        return 1.0
+    num, _, den = value.partition(":")
+    try:
+        ratio = float(num) / float(den)
+    except (ValueError, ZeroDivisionError):
+        return 1.0
+    return ratio if 0.25 <= ratio <= 4.0 and abs(ratio - 1.0) > 0.01 else 1.0
 
 
 def _rate(value: object) -> float | None:
