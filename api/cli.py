@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, find_by_sha256
@@ -32,7 +33,8 @@ cli = typer.Typer(help="微课 Weike: county micro-lesson library and transcodin
 console = Console()
 
 MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi", ".flv", ".ts", ".mpg", ".mpeg", ".wmv",
-                  ".asf", ".mp3", ".m4a", ".aac", ".amr", ".wav", ".flac", ".ogg", ".opus", ".wma", ".aiff", ".caf"}
+                  ".asf", ".mp3", ".m4a", ".aac", ".amr", ".wav", ".flac", ".ogg", ".opus", ".wma", ".aiff", ".caf",
+                  ".rm", ".rmvb", ".dv", ".mxf", ".mts", ".m2ts", ".vob", ".ac3", ".dts", ".wv", ".ape", ".au"}
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -90,7 +92,12 @@ def serve(
     if proc is not None:
         console.print(f"  worker    pid {proc.pid}, log {settings.data_dir / 'logs' / 'worker.log'}")
     console.print(f"\n[bold green]微课 Weike 已启动:[/] http://{host}:{port}/  (API 文档: http://{host}:{port}/docs)")
-    console.print("[yellow]上传未设令牌：任何能访问此地址的人都可以上传。[/]")
+    if settings.upload_token:
+        console.print("上传需要令牌（WEIKE_UPLOAD_TOKEN）：请求头 Authorization: Bearer <令牌>")
+    else:
+        console.print("[yellow]上传未设令牌：上传是开放的，任何能访问此地址的人都可以上传"
+                      "（设置 WEIKE_UPLOAD_TOKEN 可加口令）。[/]")
+    console.print(f"  上传页面  http://{host}:{port}/upload   可续传上传接口 /api/v1/uploads/ (tus 1.0.0)")
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
     finally:
@@ -207,6 +214,41 @@ def import_files(
     console.print(f"完成：新导入 {counts['new']} 个，已存在跳过 {counts['skipped']} 个，失败 {counts['failed']} 个")
     if counts["failed"]:
         raise typer.Exit(code=1)
+
+
+models_cli = typer.Typer(help="Speech-recognition models (Whisper base, offline).", no_args_is_help=True)
+cli.add_typer(models_cli, name="models")
+
+
+@models_cli.command("install")
+def models_install(
+    openai: Annotated[bool | None, typer.Option(
+        "--openai/--no-openai", help="also convert the openai-whisper checkpoint (default: only when "
+                                     "WEIKE_ASR_ENGINE=openai-whisper)")] = None,
+) -> None:
+    """Prepare Whisper base in WEIKE_MODELS_DIR (workers also do it by themselves on first use)."""
+    from transcode.errors import TranscodeError
+    from workers.asr_models import install_default_models, models_dir
+
+    settings = get_settings()
+    _setup_logging(settings)
+    folder = models_dir(settings)
+    try:
+        with console.status(f"正在准备语音识别模型（Whisper base）：{folder}"):
+            paths = install_default_models(settings, openai_checkpoint=openai)
+    except TranscodeError as exc:
+        console.print(f"[red]{exc.message}[/]：{exc}")
+        raise typer.Exit(code=1) from exc
+    table = Table(title="语音识别模型", show_header=True)
+    table.add_column("引擎")
+    table.add_column("位置")
+    table.add_column("大小", justify="right")
+    for engine, path in (("faster-whisper", paths.ct2_dir), ("openai-whisper", paths.openai_checkpoint)):
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path] if path.exists() else []
+        size = f"{sum(p.stat().st_size for p in files) / 1e6:.0f} MB" if files else "未安装"
+        table.add_row(engine, str(path), size)
+    console.print(table)
+    console.print(f"[green]已就绪[/]：当前引擎 {settings.asr_engine}")
 
 
 def main() -> None:
