@@ -59,3 +59,12 @@ def has_asset(session: Session, lesson_id: str, kind: AssetKind, *, label: str |
     if label is not None:
         stmt = stmt.where(Asset.label == label)
     return session.exec(stmt).first() is not None
+
+
+def remove_assets(session: Session, lesson_id: str, kind: AssetKind) -> int:
+    """Forget the lesson's assets of one kind (the stored files are left alone); returns how many went."""
+    found = list(session.exec(select(Asset).where(Asset.lesson_id == lesson_id, Asset.kind == kind)).all())
+    for asset in found:
+        session.delete(asset)
+    session.flush()
+    return len(found)

@@ -32,3 +32,18 @@ class UnknownCategory(CatalogError):
 class InvalidMetadata(CatalogError):
     code = "invalid_metadata"
     message = "课程信息填写有误"
+
+
+class TranscriptNotFound(CatalogError):
+    code = "transcript_not_found"
+    message = "该课程还没有字幕或文字稿"
+
+
+class CaptionVersionConflict(CatalogError):
+    code = "caption_version_conflict"
+    message = "字幕已有更新的版本，请刷新后再修改"
+
+
+class CaptionsNotEditable(CatalogError):
+    code = "captions_not_editable"
+    message = "该课程处理失败，字幕暂时无法修改"

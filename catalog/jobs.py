@@ -7,7 +7,7 @@ leases (the worker died, whatever the broker did with the message) back into pen
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -153,14 +153,39 @@ def release(session: Session, *, lesson_id: str, step: str, owner: str) -> None:
     )
 
 
-def skip_pending(session: Session, lesson_id: str) -> None:
-    """After a fatal error, the lesson's remaining steps will not run."""
+def skip_pending(session: Session, lesson_id: str, *, only: Collection[str] | None = None) -> None:
+    """After a fatal error, the lesson's remaining steps will not run (with ``only``: just those steps)."""
+    condition = and_(col(Job.lesson_id) == lesson_id, col(Job.state) == JobState.PENDING)
+    if only is not None:
+        if not only:
+            return
+        condition = and_(condition, col(Job.step).in_(list(only)))
     session.execute(
         update(Job)
-        .where(and_(col(Job.lesson_id) == lesson_id, col(Job.state) == JobState.PENDING))
+        .where(condition)
         .values(state=JobState.SKIPPED, finished_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def restart_jobs(session: Session, lesson_id: str, steps: Mapping[str, str],
+                 dependencies: Mapping[str, Sequence[str]] | None = None) -> list[StepRef]:
+    """Run these steps (step -> queue) again: created, or reset to pending whatever their state; returns those
+    whose prerequisites are met, to enqueue after commit. A worker still running one loses its lease (its
+    renewal and completion check the owner) and stops; the fresh run redoes the work."""
+    existing = {j.step: j for j in session.exec(select(Job).where(Job.lesson_id == lesson_id)).all()}
+    now = utcnow()
+    for step, queue in steps.items():
+        job = existing.get(step) or Job(lesson_id=lesson_id, step=step, queue=queue)
+        job.state, job.progress, job.attempts = JobState.PENDING, 0.0, 0
+        job.lease_owner = job.lease_expires_at = job.started_at = job.finished_at = None
+        job.error_code = job.error_message = None
+        job.enqueued_at = now
+        session.add(job)
+    session.flush()
+    deps = dependencies or {}
+    return [StepRef(lesson_id, step, queue) for step, queue in steps.items()
+            if prerequisites_met(session, lesson_id, deps.get(step, ()))]
 
 
 def list_jobs(session: Session, lesson_id: str) -> list[Job]:
@@ -178,19 +203,28 @@ def lesson_progress(jobs: list[Job], weights: Mapping[str, float]) -> int:
     return int(100 * done / total)
 
 
-def refresh_lesson(session: Session, lesson_id: str, weights: Mapping[str, float]) -> Lesson | None:
-    """Derive the lesson's status and progress from its jobs."""
+def refresh_lesson(session: Session, lesson_id: str, weights: Mapping[str, float],
+                   optional: Collection[str] = ()) -> Lesson | None:
+    """Derive the lesson's status and progress from its jobs.
+
+    A failed ``optional`` step (captions) does not fail the lesson: its error stays on the job. A ready lesson
+    whose only unfinished jobs are optional (captions being redone after an edit) stays ready at 100%.
+    """
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         return None
     jobs = list_jobs(session, lesson_id)
-    failed = [j for j in jobs if j.state == JobState.FAILED]
+    failed = [j for j in jobs if j.state == JobState.FAILED and j.step not in optional]
     if failed:
         first = failed[0]
         set_status(session, lesson, LessonStatus.FAILED, error_code=first.error_code, error_message=first.error_message)
         return lesson
-    if jobs and all(j.state in (JobState.DONE, JobState.SKIPPED) for j in jobs):
+    unfinished = [j for j in jobs if j.state not in FINISHED_STATES
+                  and not (j.state == JobState.FAILED and j.step in optional)]
+    if jobs and not unfinished:
         set_status(session, lesson, LessonStatus.READY)
+        return lesson
+    if lesson.status == LessonStatus.READY and all(j.step in optional for j in unfinished):
         return lesson
     lesson.progress = min(lesson_progress(jobs, weights), 99)
     if any(j.state != JobState.PENDING for j in jobs) and lesson.status == LessonStatus.QUEUED:
@@ -201,6 +235,16 @@ def refresh_lesson(session: Session, lesson_id: str, weights: Mapping[str, float
     return lesson
 
 
+def steps_after(step: str, dependencies: Mapping[str, Sequence[str]]) -> set[str]:
+    """Every step that comes after ``step``, directly or through others."""
+    found: set[str] = set()
+    frontier = {step}
+    while frontier:
+        frontier = {s for s, after in dependencies.items() if frontier & set(after)} - found
+        found |= frontier
+    return found
+
+
 @dataclass(frozen=True)
 class SweepResult:
     requeue: list[StepRef]
@@ -208,15 +252,18 @@ class SweepResult:
 
 
 def sweep(session: Session, *, max_attempts: int, stale_pending_s: float,
-          weights: Mapping[str, float]) -> SweepResult:
+          weights: Mapping[str, float], optional: Collection[str] = (),
+          dependencies: Mapping[str, Sequence[str]] | None = None) -> SweepResult:
     """Find jobs to enqueue again: expired leases (dead workers) and long-forgotten pending jobs.
 
     A job whose lease expired ``max_attempts`` times is failed instead (it keeps killing workers), and
-    its lesson fails with it. Lessons touched get their status and progress refreshed.
+    its lesson fails with it; an ``optional`` one takes only the steps that come after it (per
+    ``dependencies``) down with it. Lessons touched get their status and progress refreshed.
     """
     now = utcnow()
     requeue: list[StepRef] = []
     failed_lessons: set[str] = set()
+    optional_failures: list[Job] = []
     expired = session.exec(
         select(Job).where(Job.state == JobState.RUNNING, col(Job.lease_expires_at) < now)
     ).all()
@@ -226,7 +273,10 @@ def sweep(session: Session, *, max_attempts: int, stale_pending_s: float,
             job.error_code = WORKER_LOST_CODE
             job.error_message = WORKER_LOST_MESSAGE
             job.finished_at = now
-            failed_lessons.add(job.lesson_id)
+            if job.step in optional:
+                optional_failures.append(job)
+            else:
+                failed_lessons.add(job.lesson_id)
         else:
             job.state = JobState.PENDING
             job.lease_owner = None
@@ -245,6 +295,9 @@ def sweep(session: Session, *, max_attempts: int, stale_pending_s: float,
     session.flush()
     for lesson_id in failed_lessons:
         skip_pending(session, lesson_id)
-    for lesson_id in failed_lessons | {r.lesson_id for r in requeue}:
-        refresh_lesson(session, lesson_id, weights)
+    for job in optional_failures:
+        skip_pending(session, job.lesson_id, only=steps_after(job.step, dependencies or {}))
+    touched = failed_lessons | {j.lesson_id for j in optional_failures} | {r.lesson_id for r in requeue}
+    for lesson_id in touched:
+        refresh_lesson(session, lesson_id, weights, optional)
     return SweepResult(requeue=requeue, failed_lessons=failed_lessons)
