@@ -6,7 +6,7 @@ import importlib
 import inspect
 
 MODULES = ["ingest.errors", "transcode.errors", "catalog.errors", "transcode.asr", "transcode.asr_engines",
-           "transcode.captions", "transcode.model_store", "transcode.whisper_convert"]
+           "transcode.captions", "transcode.model_store", "transcode.whisper_convert", "transcode.open_captions"]
 
 
 def _error_classes() -> dict[str, type]:
@@ -57,4 +57,8 @@ SNAPSHOT: dict[str, str] = {
     "transcode.captions.CaptionsInvalid": "captions_invalid",
     "transcode.model_store.ModelsMissing": "asr_model_missing",
     "transcode.whisper_convert.ModelConversionFailed": "model_conversion_failed",
+    "transcode.open_captions.CaptionFontMissing": "caption_font_missing",
+    "catalog.errors.TranscriptNotFound": "transcript_not_found",
+    "catalog.errors.CaptionVersionConflict": "caption_version_conflict",
+    "catalog.errors.CaptionsNotEditable": "captions_not_editable",
 }

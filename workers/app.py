@@ -19,7 +19,8 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["workers.tasks.media", "workers.tasks.asr", "workers.tasks.uploads", "workers.tasks.maintenance"]
+TASK_MODULES = ["workers.tasks.media", "workers.tasks.asr", "workers.tasks.captions", "workers.tasks.uploads",
+                "workers.tasks.maintenance"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class StepSpec:
     queue: str
     weight: float  # share of the lesson's progress bar
     after: tuple[str, ...] = ()  # steps that must be finished (done or skipped) first, when the lesson has them
+    optional: bool = False  # a failure stays on its job and skips what comes after; the lesson still gets ready
 
 
 STEPS: dict[str, StepSpec] = {
@@ -52,10 +53,15 @@ STEPS: dict[str, StepSpec] = {
         StepSpec("renditions", "media", 70),
         StepSpec("poster", "media", 5),
         StepSpec("audio_edition", "media", 20),
+        # Captions (workers/asr_steps.py): speech recognition on its own queue, then subtitle files, soft subtitles
+        # muxed into the renditions and the open-caption edition.
+        StepSpec("transcribe", "asr", 30, optional=True),
+        StepSpec("captions", "media", 15, after=("renditions", "transcribe"), optional=True),
     )
 }
 WEIGHTS = {name: spec.weight for name, spec in STEPS.items()}
 DEPENDENCIES = {name: spec.after for name, spec in STEPS.items()}
+OPTIONAL_STEPS = frozenset(name for name, spec in STEPS.items() if spec.optional)
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class ProgressReporter:
             held = jobs.renew(session, lesson_id=self.lesson_id, step=self.step, owner=self.owner,
                               lease_s=self.ctx.settings.job_lease_s, progress=fraction)
             if held:
-                jobs.refresh_lesson(session, self.lesson_id, WEIGHTS)
+                jobs.refresh_lesson(session, self.lesson_id, WEIGHTS, OPTIONAL_STEPS)
         if not held:
             raise LeaseLost(f"{self.lesson_id}/{self.step}")
 
@@ -155,8 +161,9 @@ def _record_failure(ctx: Context, lesson_id: str, step: str, owner: str, code: s
     with unit_of_work(ctx.engine) as session:
         if jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.FAILED,
                        error_code=code, error_message=message):
-            jobs.skip_pending(session, lesson_id)
-            jobs.refresh_lesson(session, lesson_id, WEIGHTS)
+            only = jobs.steps_after(step, DEPENDENCIES) if STEPS[step].optional else None
+            jobs.skip_pending(session, lesson_id, only=only)
+            jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
 
 
 def _record_success(ctx: Context, lesson_id: str, step: str, owner: str, outcome: StepOutcome) -> list[jobs.StepRef]:
@@ -177,7 +184,7 @@ def _record_success(ctx: Context, lesson_id: str, step: str, owner: str, outcome
                     sha256=lesson.original_sha256, duration_s=outcome.duration_s))
         refs = jobs.ensure_jobs(session, lesson_id, {s: STEPS[s].queue for s in outcome.next_steps}, DEPENDENCIES)
         refs += [r for r in jobs.runnable_after(session, lesson_id, step, DEPENDENCIES) if r not in refs]
-        jobs.refresh_lesson(session, lesson_id, WEIGHTS)
+        jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
     return refs
 
 
@@ -189,7 +196,7 @@ def execute_step(ctx: Context, lesson_id: str, step: str, run: StepFunction) -> 
                           after=STEPS[step].after):
             log.info("%s/%s is done, running elsewhere or waiting on earlier steps; nothing to do", lesson_id, step)
             return
-        jobs.refresh_lesson(session, lesson_id, WEIGHTS)
+        jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
     lesson = _read_input(ctx, lesson_id)
     if lesson is None:
         return

@@ -15,6 +15,7 @@ from transcode.audio_edition import encode_audio_edition
 from transcode.ladder import encode_ladder, plan_ladder
 from transcode.poster import make_poster
 from transcode.probe import ProbeResult, probe_media
+from workers.asr_steps import caption_steps
 from workers.pipeline import LessonInput, StepIO, StepOutcome
 from workers.wiring import Context
 
@@ -65,7 +66,7 @@ def probe_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
     elif probe.cover_art_index is not None:
         next_steps.append("poster")
     if probe.audio is not None:
-        next_steps.append("audio_edition")
+        next_steps += ["audio_edition", *caption_steps(ctx.settings, probe)]
     return StepOutcome(media_kind=probe.kind, duration_s=probe.duration_s, original_mime=original_mime(probe),
                        next_steps=next_steps)
 

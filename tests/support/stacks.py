@@ -93,6 +93,7 @@ def settings_env(settings: object) -> dict[str, str]:
         "WEIKE_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
         "WEIKE_X264_PRESET": settings.x264_preset,
         "WEIKE_ASR_ENABLED": str(settings.asr_enabled).lower(),
+        "WEIKE_MODELS_DIR": str(settings.models_dir),
     }
     for field, value in settings.limits.model_dump().items():
         env[f"WEIKE_LIMITS__{field.upper()}"] = str(value)

@@ -1,0 +1,68 @@
+"""A reviewer's corrected captions: checked, stored as the next version, and every derived file made again.
+
+The API calls `save_edited_captions`; the `captions` step (workers/asr_steps.py) then writes the new version's
+WebVTT, SRT and transcript, muxes it into the renditions and burns the open-caption edition, under keys carrying
+the version number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from catalog import captions as catalog_captions
+from catalog import jobs
+from catalog.captions import SegmentFacts
+from catalog.db import unit_of_work
+from catalog.errors import CaptionsNotEditable, CaptionVersionConflict, LessonNotFound, TranscriptNotFound
+from catalog.lessons import get_lesson
+from catalog.models import CaptionSource, CaptionVersion, LessonStatus
+from transcode.captions import parse_edited_segments
+from workers.pipeline import DEPENDENCIES, OPTIONAL_STEPS, STEPS, WEIGHTS, enqueue
+from workers.wiring import Context
+
+REGENERATED_STEPS = ("captions",)
+
+
+def save_edited_captions(
+    ctx: Context,
+    lesson_id: str,
+    *,
+    segments: Sequence[Mapping[str, Any]],
+    author: str,
+    note: str | None = None,
+    base_version: int | None = None,
+) -> CaptionVersion:
+    """Store `segments` (start_s, end_s, text) as the lesson's next caption version and start regenerating.
+
+    Raises LessonNotFound, TranscriptNotFound (nothing recognised yet to correct), CaptionsNotEditable (the
+    lesson failed), CaptionVersionConflict (`base_version` is not the current version, or another edit won),
+    CaptionsInvalid (overlaps, times outside the lesson, empty text).
+    """
+    try:
+        with unit_of_work(ctx.engine) as session:
+            lesson = get_lesson(session, lesson_id)
+            if lesson is None:
+                raise LessonNotFound(lesson_id)
+            if lesson.status == LessonStatus.FAILED:
+                raise CaptionsNotEditable(f"lesson {lesson_id} failed")
+            current = catalog_captions.current_version(session, lesson_id)
+            if current is None or lesson.duration_s is None:
+                raise TranscriptNotFound(f"lesson {lesson_id} has no caption version yet")
+            if base_version is not None and base_version != current.version:
+                raise CaptionVersionConflict(f"edit of version {base_version}, current is {current.version}")
+            edited = parse_edited_segments(segments, duration_s=lesson.duration_s)
+            version = catalog_captions.create_version(
+                session, lesson_id, source=CaptionSource.EDITED, author=" ".join(author.split())[:100],
+                note=(note or "").strip() or None, language=current.language,
+                segments=[SegmentFacts(start_s=s.start_s, end_s=s.end_s, text=s.text) for s in edited],
+            )  # fmt: skip
+            refs = jobs.restart_jobs(session, lesson_id, {s: STEPS[s].queue for s in REGENERATED_STEPS},
+                                     DEPENDENCIES)
+            jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
+    except IntegrityError as exc:  # two edits took the same version number: the later one must look again
+        raise CaptionVersionConflict(f"concurrent edit of {lesson_id}") from exc
+    enqueue(ctx.settings, refs)
+    return version
