@@ -10,8 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from catalog.errors import AssetNotFound, CatalogError, LessonNotFound
+from catalog.errors import (
+    AssetNotFound,
+    CaptionsNotEditable,
+    CaptionVersionConflict,
+    CatalogError,
+    LessonNotFound,
+    TranscriptNotFound,
+)
 from ingest.errors import EmptyUpload, IngestError, ObjectMissing, StorageUnavailable, UploadTooLarge
+from transcode.captions import CaptionsInvalid
 from transcode.errors import TranscodeError
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,10 @@ STATUS_BY_CODE: dict[str, int] = {
     ObjectMissing.code: 404,
     LessonNotFound.code: 404,
     AssetNotFound.code: 404,
+    TranscriptNotFound.code: 404,
+    CaptionVersionConflict.code: 409,
+    CaptionsNotEditable.code: 409,
+    CaptionsInvalid.code: 422,
 }
 
 HTTP_MESSAGES: dict[int, tuple[str, str]] = {
@@ -51,7 +63,9 @@ HTTP_MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 FIELD_NAMES = {"file": "文件", "title": "标题", "branch": "支部", "category": "分类", "speaker": "主讲人",
-               "recorded_on": "录制日期", "language": "语言", "limit": "每页条数", "offset": "起始位置"}
+               "recorded_on": "录制日期", "language": "语言", "limit": "每页条数", "offset": "起始位置",
+               "author": "修改人", "note": "修改说明", "segments": "字幕", "start_s": "开始时间", "end_s": "结束时间",
+               "text": "字幕文字", "base_version": "字幕版本", "version": "字幕版本"}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from api.schemas import (
     AssetPublic,
+    CaptionsPublic,
     CategoryPublic,
     ErrorPublic,
     JobPublic,
@@ -13,9 +14,10 @@ from api.schemas import (
     LessonSummary,
     NamedRef,
 )
+from catalog import captions as catalog_captions
 from catalog.assets import list_assets
 from catalog.jobs import list_jobs
-from catalog.models import Asset, AssetKind, Category, Lesson, Organisation
+from catalog.models import Asset, AssetKind, Category, Job, JobState, Lesson, Organisation
 
 
 def asset_url(asset: Asset) -> str:
@@ -45,6 +47,7 @@ def _error(code: str | None, message: str | None) -> ErrorPublic | None:
 
 
 def lesson_public(session: Session, lesson: Lesson) -> LessonPublic:
+    jobs = list_jobs(session, lesson.id)
     return LessonPublic(
         id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
         error=_error(lesson.error_code, lesson.error_message), speaker=lesson.speaker,
@@ -55,7 +58,36 @@ def lesson_public(session: Session, lesson: Lesson) -> LessonPublic:
         assets=[asset_public(a) for a in list_assets(session, lesson.id)],
         jobs=[JobPublic(step=j.step, state=j.state, progress=int(round(j.progress * 100)),
                         attempts=j.attempts, error=_error(j.error_code, j.error_message))
-              for j in list_jobs(session, lesson.id)],
+              for j in jobs],
+        detected_language=lesson.detected_language, language_probability=lesson.language_probability,
+        caption_version=lesson.caption_version, captions=captions_public(session, lesson, jobs),
+    )
+
+
+CAPTION_STEPS = ("transcribe", "captions")
+
+
+def captions_public(session: Session, lesson: Lesson, jobs: list[Job]) -> CaptionsPublic | None:
+    """The captions' state from their jobs and versions; None when the lesson gets no captions."""
+    caption_jobs = [j for j in jobs if j.step in CAPTION_STEPS]
+    current = catalog_captions.current_version(session, lesson.id)
+    if not caption_jobs and current is None:
+        return None
+    failed = next((j for j in caption_jobs if j.state == JobState.FAILED), None)
+    counts = catalog_captions.segment_counts(session, lesson.id)
+    if failed is not None:
+        state = "failed"
+    elif any(j.state in (JobState.PENDING, JobState.RUNNING) for j in caption_jobs):
+        state = "processing"
+    elif current is None:
+        return None  # skipped: the lesson itself failed
+    else:
+        state = "ready" if counts.get(current.version, 0) else "empty"
+    reasons = catalog_captions.review_reasons(current) if current is not None else []
+    return CaptionsPublic(
+        state=state, version=lesson.caption_version, latest_version=current.version if current else None,
+        source=current.source if current else None, needs_review=bool(reasons), review_reasons=reasons,
+        error=_error(failed.error_code, failed.error_message) if failed else None,
     )
 
 

@@ -17,7 +17,8 @@ class ErrorPublic(BaseModel):
 
 class AssetPublic(BaseModel):
     id: int
-    kind: Literal["original", "rendition", "poster", "audio_edition"]
+    kind: Literal["original", "rendition", "poster", "audio_edition", "subtitles_vtt", "subtitles_srt", "transcript",
+                  "open_captions"]
     label: str | None = None
     url: str
     mime_type: str
@@ -48,6 +49,19 @@ class CategoryPublic(BaseModel):
     name: str
 
 
+class CaptionsPublic(BaseModel):
+    """Where a lesson's subtitles stand (see /transcript and /captions/versions for the text)."""
+
+    state: Literal["processing", "ready", "empty", "failed"] = Field(
+        description="empty: nothing was said; failed: see error, the lesson itself stays playable")
+    version: int | None = Field(default=None, description="published version")
+    latest_version: int | None = Field(default=None, description="newest version (ahead while an edit is processed)")
+    source: Literal["auto", "edited"] | None = None
+    needs_review: bool = False
+    review_reasons: list[str] = []
+    error: ErrorPublic | None = None
+
+
 class LessonPublic(BaseModel):
     id: str
     title: str
@@ -68,6 +82,10 @@ class LessonPublic(BaseModel):
     updated_at: datetime
     assets: list[AssetPublic]
     jobs: list[JobPublic]
+    detected_language: str | None = Field(default=None, description="language speech recognition heard")
+    language_probability: float | None = None
+    caption_version: int | None = Field(default=None, description="caption version the subtitle files are made from")
+    captions: CaptionsPublic | None = Field(default=None, description="null: no sound, or speech recognition off")
 
 
 class LessonSummary(BaseModel):
@@ -98,3 +116,63 @@ class HealthPublic(BaseModel):
     storage: bool
     workers: list[str]
     detail: dict[str, str] = {}
+
+
+class TranscriptSegmentPublic(BaseModel):
+    position: int
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float | None = Field(default=None, description="mean token probability, 0..1; none for typed text")
+    low_confidence: bool = Field(description="flagged for reviewers")
+
+
+class TranscriptPublic(BaseModel):
+    lesson_id: str
+    version: int
+    source: Literal["auto", "edited"]
+    author: str | None = None
+    note: str | None = None
+    created_at: datetime
+    language: str
+    detected_language: str | None = None
+    language_probability: float | None = None
+    engine: str | None = None
+    model: str | None = None
+    needs_review: bool
+    review_reasons: list[str]
+    published_version: int | None = Field(default=None, description="version the subtitle files are made from")
+    segments: list[TranscriptSegmentPublic]
+
+
+class CaptionVersionPublic(BaseModel):
+    version: int
+    source: Literal["auto", "edited"]
+    author: str | None = None
+    note: str | None = None
+    created_at: datetime
+    language: str
+    engine: str | None = None
+    model: str | None = None
+    segment_count: int
+    review_reasons: list[str]
+    published: bool
+
+
+class CaptionHistoryPublic(BaseModel):
+    lesson_id: str
+    published_version: int | None = None
+    versions: list[CaptionVersionPublic]
+
+
+class EditedSegmentIn(BaseModel):
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    text: str = Field(max_length=500)
+
+
+class CaptionEditCreate(BaseModel):
+    author: str = Field(min_length=1, max_length=100, description="who corrected the captions")
+    note: str | None = Field(default=None, max_length=500)
+    base_version: int | None = Field(default=None, description="the version edited; 409 when it is not current")
+    segments: list[EditedSegmentIn] = Field(max_length=20000)

@@ -1,7 +1,89 @@
-"""Routes: captions (being built)."""
+"""Captions: a lesson's transcript, its version history, and reviewers' corrections."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query
+from sqlmodel import Session
+
+from api.deps import ContextDep, SessionDep
+from api.schemas import (
+    CaptionEditCreate,
+    CaptionHistoryPublic,
+    CaptionVersionPublic,
+    ErrorPublic,
+    TranscriptPublic,
+    TranscriptSegmentPublic,
+)
+from catalog import captions as catalog_captions
+from catalog.db import unit_of_work
+from catalog.errors import LessonNotFound, TranscriptNotFound
+from catalog.lessons import get_lesson
+from catalog.models import CaptionVersion, Lesson
+from workers.caption_edits import save_edited_captions
+
+router = APIRouter(prefix="/api/v1", tags=["captions"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic}, 409: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}  # fmt: skip
+
+
+def _lesson(session: Session, lesson_id: str) -> Lesson:
+    lesson = get_lesson(session, lesson_id)
+    if lesson is None:
+        raise LessonNotFound(lesson_id)
+    return lesson
+
+
+def transcript_public(session: Session, lesson: Lesson, version: CaptionVersion) -> TranscriptPublic:
+    assert version.id is not None
+    reasons = catalog_captions.review_reasons(version)
+    return TranscriptPublic(
+        lesson_id=lesson.id, version=version.version, source=version.source, author=version.author,
+        note=version.note, created_at=version.created_at, language=version.language,
+        detected_language=version.detected_language, language_probability=version.language_probability,
+        engine=version.engine, model=version.model, needs_review=bool(reasons), review_reasons=reasons,
+        published_version=lesson.caption_version,
+        segments=[TranscriptSegmentPublic(position=s.position, start_s=s.start_s, end_s=s.end_s, text=s.text,
+                                          confidence=s.confidence, low_confidence=s.low_confidence)
+                  for s in catalog_captions.list_segments(session, version.id)],
+    )  # fmt: skip
+
+
+@router.get("/lessons/{lesson_id}/transcript", response_model=TranscriptPublic, responses=ERRORS)
+def lesson_transcript(lesson_id: str, session: SessionDep,
+                      version: int | None = Query(default=None, ge=1, description="default: the current one")
+                      ) -> TranscriptPublic:
+    """The transcript's timed segments (current version unless `version`), with low-confidence flags."""
+    lesson = _lesson(session, lesson_id)
+    found = (catalog_captions.current_version(session, lesson_id) if version is None
+             else catalog_captions.get_version(session, lesson_id, version))
+    if found is None:
+        raise TranscriptNotFound(f"{lesson_id} version {version}")
+    return transcript_public(session, lesson, found)
+
+
+@router.get("/lessons/{lesson_id}/captions/versions", response_model=CaptionHistoryPublic, responses=ERRORS)
+def caption_history(lesson_id: str, session: SessionDep) -> CaptionHistoryPublic:
+    """Every caption version, oldest first: automatic (speech recognition) and edited (author, time, note)."""
+    lesson = _lesson(session, lesson_id)
+    counts = catalog_captions.segment_counts(session, lesson_id)
+    return CaptionHistoryPublic(lesson_id=lesson.id, published_version=lesson.caption_version, versions=[
+        CaptionVersionPublic(
+            version=v.version, source=v.source, author=v.author, note=v.note, created_at=v.created_at,
+            language=v.language, engine=v.engine, model=v.model, segment_count=counts.get(v.version, 0),
+            review_reasons=catalog_captions.review_reasons(v), published=v.version == lesson.caption_version)
+        for v in catalog_captions.list_versions(session, lesson_id)])  # fmt: skip
+
+
+@router.post("/lessons/{lesson_id}/captions", status_code=201, response_model=TranscriptPublic, responses=ERRORS)
+def edit_captions(lesson_id: str, body: CaptionEditCreate, ctx: ContextDep) -> TranscriptPublic:
+    """Store corrected segments as a new version; subtitles, muxed renditions and open captions are remade."""
+    saved = save_edited_captions(ctx, lesson_id, segments=[s.model_dump() for s in body.segments],
+                                 author=body.author, note=body.note, base_version=body.base_version)
+    with unit_of_work(ctx.engine) as session:
+        lesson = _lesson(session, lesson_id)
+        version = catalog_captions.get_version(session, lesson_id, saved.version)
+        assert version is not None
+        return transcript_public(session, lesson, version)

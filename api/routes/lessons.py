@@ -84,8 +84,10 @@ def lesson_detail(lesson_id: str, session: SessionDep) -> LessonPublic:
     return lesson_public(session, lesson)
 
 
+_KIND_SUFFIXES = {AssetKind.AUDIO_EDITION: "-随身听", AssetKind.OPEN_CAPTIONS: "-字幕版", AssetKind.TRANSCRIPT: "-文字稿"}
 _EXTENSIONS = {"video/mp4": ".mp4", "audio/mpeg": ".mp3", "image/jpeg": ".jpg", "audio/mp4": ".m4a",
-               "audio/wav": ".wav", "audio/amr": ".amr"}
+               "audio/wav": ".wav", "audio/amr": ".amr", "text/vtt": ".vtt", "application/x-subrip": ".srt",
+               "application/json": ".json"}
 
 
 @router.get("/assets/{asset_id}/content", responses=ERRORS, response_class=StarletteResponse)
@@ -96,7 +98,7 @@ def asset_content(asset_id: int, session: SessionDep, storage: StorageDep, setti
     lesson = get_lesson(session, asset.lesson_id) if asset else None
     if asset is None or lesson is None:
         raise AssetNotFound(str(asset_id))
-    suffix = f"-{asset.label}" if asset.label else ("-随身听" if asset.kind == AssetKind.AUDIO_EDITION else "")
+    suffix = f"-{asset.label}" if asset.label else _KIND_SUFFIXES.get(AssetKind(asset.kind), "")
     ext = _EXTENSIONS.get(asset.mime_type, "")
     if asset.kind == AssetKind.ORIGINAL and lesson.original_filename and "." in lesson.original_filename:
         ext = "." + lesson.original_filename.rsplit(".", 1)[1]

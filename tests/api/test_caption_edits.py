@@ -1,0 +1,138 @@
+"""The caption-editing contract without a worker: validation in Chinese, versions, conflicts, regeneration queued."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from catalog import captions, jobs
+from catalog.db import unit_of_work
+from catalog.lessons import LessonFields, create_lesson
+from catalog.models import CaptionSource, JobState, LessonStatus
+from tests.support.stacks import build_embedded
+from workers.settings import Settings
+from workers.wiring import context_for
+
+RECOGNISED = [captions.SegmentFacts(0.5, 3.0, "大家好，欢迎来到今天的数学课。", avg_logprob=-0.3, no_speech_prob=0.02,
+                                    compression_ratio=1.2),
+              captions.SegmentFacts(3.0, 6.0, "长方形有四条变。", avg_logprob=-1.3, no_speech_prob=0.1,
+                                    compression_ratio=1.3, low_confidence=True)]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return build_embedded(tmp_path / "var")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _ready_lesson(settings: Settings, *, transcribed: bool = True) -> str:
+    """A processed 10-s lesson, with the automatic transcript when `transcribed`."""
+    ctx = context_for(settings)
+    with unit_of_work(ctx.engine) as s:
+        lesson = create_lesson(s, fields=LessonFields(title="数学课"), original_key="originals/x",
+                               original_sha256="d" * 64, size_bytes=1, original_filename="x.mp4")
+        lesson.duration_s, lesson.media_kind, lesson.status, lesson.progress = 10.0, "video", LessonStatus.READY, 100
+        steps = {"probe": "media", "renditions": "media", "transcribe": "asr", "captions": "media"}
+        jobs.ensure_jobs(s, lesson.id, steps)
+        for job in jobs.list_jobs(s, lesson.id):
+            job.state = JobState.DONE
+            s.add(job)
+        if transcribed:
+            captions.create_version(s, lesson.id, source=CaptionSource.AUTO, segments=RECOGNISED, language="zh",
+                                    engine="faster-whisper", model="whisper-base", detected_language="zh",
+                                    language_probability=0.98, review_reasons=("low_confidence",))
+            lesson.caption_version = 1
+        s.add(lesson)
+        return lesson.id
+
+
+def _edit(client: TestClient, lesson_id: str, segments: list[dict[str, Any]], **extra: Any) -> Any:
+    return client.post(f"/api/v1/lessons/{lesson_id}/captions",
+                       json={"author": "县委审核员王老师", "segments": segments, **extra})
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_transcript_shows_segments_with_confidence_and_review_reasons(client: TestClient, settings: Settings) -> None:
+    lesson_id = _ready_lesson(settings)
+    body = client.get(f"/api/v1/lessons/{lesson_id}/transcript").json()
+    assert (body["version"], body["source"], body["published_version"]) == (1, "auto", 1)
+    assert body["needs_review"] and body["review_reasons"] == ["low_confidence"]
+    assert [(s["text"], s["low_confidence"]) for s in body["segments"]] == [
+        ("大家好，欢迎来到今天的数学课。", False), ("长方形有四条变。", True)]
+    assert 0 < body["segments"][1]["confidence"] < body["segments"][0]["confidence"] <= 1
+    detail = client.get(f"/api/v1/lessons/{lesson_id}").json()
+    assert detail["captions"]["state"] == "ready" and detail["caption_version"] == 1
+
+
+def test_edit_is_stored_as_a_new_version_and_regeneration_is_queued(client: TestClient, settings: Settings) -> None:
+    lesson_id = _ready_lesson(settings)
+    r = _edit(client, lesson_id, [{"start_s": 0.5, "end_s": 3.0, "text": "大家好，欢迎来到今天的数学课。"},
+                                  {"start_s": 3.0, "end_s": 6.0, "text": "长方形有四条边。"}],
+              note="改正错别字", base_version=1)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["version"], body["source"], body["author"], body["published_version"]) == (2, "edited",
+                                                                                           "县委审核员王老师", 1)
+    assert body["segments"][1]["text"] == "长方形有四条边。" and body["segments"][1]["confidence"] is None
+    history = client.get(f"/api/v1/lessons/{lesson_id}/captions/versions").json()
+    assert [(v["version"], v["source"], v["author"], v["published"]) for v in history["versions"]] == [
+        (1, "auto", None, True), (2, "edited", "县委审核员王老师", False)]
+    detail = client.get(f"/api/v1/lessons/{lesson_id}").json()
+    assert detail["status"] == "ready" and detail["progress"] == 100
+    assert detail["captions"]["state"] == "processing"
+    assert (detail["captions"]["version"], detail["captions"]["latest_version"]) == (1, 2)
+    assert {j["step"]: j["state"] for j in detail["jobs"]}["captions"] == "pending"
+    assert client.get(f"/api/v1/lessons/{lesson_id}/transcript?version=1").json()["segments"][1]["text"] == (
+        "长方形有四条变。")
+
+
+@pytest.mark.parametrize(("segments", "fragment"), [
+    ([{"start_s": 0, "end_s": 4, "text": "第一句"}, {"start_s": 3, "end_s": 5, "text": "第二句"}], "重叠"),
+    ([{"start_s": 8, "end_s": 12, "text": "超出时长"}], "时长"),
+    ([{"start_s": 1, "end_s": 2, "text": "   "}], "没有文字"),
+    ([{"start_s": 2, "end_s": 1, "text": "倒过来"}], "早于"),
+])
+def test_invalid_edits_are_refused_in_chinese_and_nothing_is_stored(
+    client: TestClient, settings: Settings, segments: list[dict[str, Any]], fragment: str
+) -> None:
+    lesson_id = _ready_lesson(settings)
+    r = _edit(client, lesson_id, segments)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "captions_invalid" and fragment in r.json()["message"], r.json()
+    assert len(client.get(f"/api/v1/lessons/{lesson_id}/captions/versions").json()["versions"]) == 1
+
+
+def test_stale_edits_missing_authors_and_untranscribed_lessons_are_refused(
+    client: TestClient, settings: Settings
+) -> None:
+    lesson_id = _ready_lesson(settings)
+    ok = [{"start_s": 0, "end_s": 2, "text": "大家好"}]
+    assert _edit(client, lesson_id, ok, base_version=1).status_code == 201
+    stale = _edit(client, lesson_id, ok, base_version=1)
+    assert stale.status_code == 409 and stale.json()["code"] == "caption_version_conflict"
+    assert _chinese(stale.json()["message"])
+    nobody = client.post(f"/api/v1/lessons/{lesson_id}/captions", json={"author": "", "segments": ok})
+    assert nobody.status_code == 422 and "修改人" in nobody.json()["message"]
+    missing = client.get("/api/v1/lessons/nope/transcript")
+    assert missing.status_code == 404 and missing.json()["code"] == "lesson_not_found"
+
+
+def test_a_lesson_without_a_transcript_has_none_to_edit(client: TestClient, settings: Settings) -> None:
+    lesson_id = _ready_lesson(settings, transcribed=False)
+    r = client.get(f"/api/v1/lessons/{lesson_id}/transcript")
+    assert r.status_code == 404 and r.json()["code"] == "transcript_not_found" and _chinese(r.json()["message"])
+    r = _edit(client, lesson_id, [{"start_s": 0, "end_s": 2, "text": "大家好"}])
+    assert r.status_code == 404 and r.json()["code"] == "transcript_not_found"
