@@ -134,7 +134,7 @@ def run_weike(src: Path, work: Path, label: str) -> list[Figure]:
     from workers.steps import STEP_FUNCTIONS
     from workers.wiring import context_for
 
-    settings = Settings(data_dir=work / f"var-{label}")
+    settings = Settings(data_dir=work / f"var-{label}", asr_enabled=False)  # the video pipeline alone
     settings.data_dir.mkdir(parents=True)
     upgrade(settings.database_url)
     ctx = context_for(settings)
