@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error raised by the API layer itself."""
 
-    def __init__(self, status: int, code: str, message: str, detail: str = "") -> None:
+    def __init__(self, status: int, code: str, message: str, detail: str = "",
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail or code)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
 
 
 STATUS_BY_CODE: dict[str, int] = {
@@ -86,7 +88,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(IngestError)
     @app.exception_handler(TranscodeError)

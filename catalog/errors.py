@@ -47,3 +47,33 @@ class CaptionVersionConflict(CatalogError):
 class CaptionsNotEditable(CatalogError):
     code = "captions_not_editable"
     message = "该课程处理失败，字幕暂时无法修改"
+
+
+class UploadNotFound(CatalogError):
+    code = "upload_not_found"
+    message = "找不到这次上传，请重新选择文件上传"
+
+
+class UploadExpired(CatalogError):
+    code = "upload_expired"
+    message = "这次上传已过期，请重新上传"
+
+
+class UploadTerminated(CatalogError):
+    code = "upload_terminated"
+    message = "这次上传已取消"
+
+
+class UploadFailed(CatalogError):
+    code = "upload_failed"
+    message = "文件校验未通过，请重新上传"
+
+
+class UploadLocked(CatalogError):
+    code = "upload_locked"
+    message = "这个文件正在另一处上传，请稍候"
+
+
+class UploadOffsetMismatch(CatalogError):
+    code = "upload_offset_mismatch"
+    message = "上传进度不一致，将从服务器记录的位置继续"

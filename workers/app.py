@@ -43,6 +43,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "beat_schedule": {
             "sweep-jobs": {"task": "maintenance.sweep", "schedule": settings.sweep_interval_s},
+            "expire-uploads": {"task": "maintenance.expire_uploads", "schedule": settings.upload_sweep_interval_s},
+            "adopt-uploads": {"task": "maintenance.adopt_uploads", "schedule": settings.upload_sweep_interval_s},
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }

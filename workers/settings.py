@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     upload_token: str = ""
     upload_expires_s: int = 7 * 24 * 3600
     upload_lock_s: float = 60.0
+    upload_sweep_interval_s: float = 300.0  # beat: expire unfinished uploads, adopt finished orphans
 
     presigned_url_expires_s: int = 600
     log_level: str = "INFO"

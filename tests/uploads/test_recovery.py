@@ -1,0 +1,138 @@
+"""Uploads survive the API process dying, and the beat tasks finish or clean what requests left behind."""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from tusclient.client import TusClient
+
+from tests.support.live import start_api_process
+from tests.uploads.tus import (
+    OCTET,
+    V,
+    context,
+    create,
+    head,
+    patch,
+    set_upload,
+    sha256,
+    stored_original,
+    upload_id_of,
+    upload_row,
+)
+
+
+def test_an_upload_resumes_after_the_api_process_is_killed(tus_settings: Any, tmp_path: Path) -> None:
+    data = random.Random(11).randbytes(7_000_000)
+    api = start_api_process(tus_settings, log_path=tmp_path / "api.log")
+    try:
+        endpoint = f"{api.server.url}/api/v1/uploads/"
+        uploader = TusClient(endpoint).uploader(file_stream=io.BytesIO(data), chunk_size=1_000_000,
+                                                metadata={"title": "重启前后", "filename": "restart.mp4"})
+        uploader.upload(stop_at=2_000_000)
+        url = uploader.url
+
+        # A PATCH is streaming when the process dies: what it received but never saved is not counted.
+        def slow_body() -> Any:
+            for i in range(2_000_000, 4_000_000, 100_000):
+                time.sleep(0.05)
+                yield data[i:i + 100_000]
+
+        def doomed() -> None:
+            try:
+                httpx.patch(url, content=slow_body(), timeout=30, headers={
+                    **V, **OCTET, "Upload-Offset": "2000000", "Content-Length": "2000000"})
+            except httpx.HTTPError:
+                pass
+
+        streaming = threading.Thread(target=doomed)
+        streaming.start()
+        time.sleep(0.6)
+        api.kill()
+        streaming.join(timeout=30)
+        api = start_api_process(tus_settings, port=api.server.port, log_path=tmp_path / "api.log")
+        offset = int(httpx.head(url, headers=V).headers["Upload-Offset"])
+        assert offset == 2_000_000
+        resumed = TusClient(endpoint).uploader(file_stream=io.BytesIO(data), url=url, chunk_size=1_500_000,
+                                               retries=10, retry_delay=1)  # the dead request's lock runs out
+        resumed.upload()
+        final = httpx.head(url, headers=V)
+        assert final.headers["Upload-Offset"] == str(len(data)) and final.headers["Weike-Lesson-Id"]
+    finally:
+        api.kill()
+    assert stored_original(tus_settings, sha256(data)) == data
+
+
+def test_the_reconciler_adopts_an_upload_whose_finishing_request_died(tus_client: TestClient, tus_settings: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import workers.uploads
+    from catalog.models import utcnow
+    from ingest.errors import StorageUnavailable
+
+    real_admit = workers.uploads.admit_stored
+
+    def broken_admit(*args: Any, **kwargs: Any) -> Any:
+        raise StorageUnavailable("the database went away between storing and admitting")  # cannot be caused here
+
+    data = random.Random(12).randbytes(50_000)
+    path = create(tus_client, len(data), title="半路断了")
+    monkeypatch.setattr(workers.uploads, "admit_stored", broken_admit)
+    r = patch(tus_client, path, 0, data)
+    assert r.status_code == 503 and r.json()["code"] == "storage_unavailable"
+    monkeypatch.setattr(workers.uploads, "admit_stored", real_admit)
+    status = head(tus_client, path)
+    assert status.headers["Upload-Offset"] == str(len(data)) and "Weike-Lesson-Id" not in status.headers
+    upload_id = upload_id_of(path)
+    assert workers.uploads.adopt_uploads(context(tus_settings)) == []  # too recent: its request may be alive
+    set_upload(tus_settings, upload_id, updated_at=utcnow() - timedelta(minutes=5))
+    adopted = workers.uploads.adopt_uploads(context(tus_settings))
+    assert len(adopted) == 1
+    assert head(tus_client, path).headers["Weike-Lesson-Id"] == adopted[0]
+    assert upload_row(tus_settings, upload_id).state == "complete"
+    lesson = tus_client.get(f"/api/v1/lessons/{adopted[0]}").json()
+    assert lesson["title"] == "半路断了" and lesson["sha256"] == sha256(data)
+
+
+def test_expiry_also_removes_multipart_uploads_nobody_owns(tus_client: TestClient, tus_settings: Any) -> None:
+    from ingest import keys
+    from ingest.s3_store import S3Store
+    from tests.uploads.tus import incomplete_multipart_keys
+    from workers.uploads import expire_uploads
+
+    store = context(tus_settings).storage
+    if not isinstance(store, S3Store):
+        pytest.skip("multipart uploads exist only on S3")
+    orphan = "f" * 32  # e.g. the API died between starting the multipart upload and recording the upload
+    store._client._create_multipart_upload(store.bucket, keys.upload_staging(orphan), {})
+    live = create(tus_client, 10)
+    assert patch(tus_client, live, 0, b"01234").status_code == 204
+    time.sleep(1.1)  # S3 records when a multipart upload began to the second
+    assert sorted(incomplete_multipart_keys(tus_settings)) == sorted(
+        [keys.upload_staging(orphan), keys.upload_staging(upload_id_of(live))])
+    assert expire_uploads(context(tus_settings).__class__(
+        settings=tus_settings.model_copy(update={"upload_lock_s": 0.0}), engine=context(tus_settings).engine,
+        storage=store)) == 0
+    assert incomplete_multipart_keys(tus_settings) == [keys.upload_staging(upload_id_of(live))]
+    assert patch(tus_client, live, 5, b"56789").headers["Weike-Lesson-Id"]
+
+
+def test_beat_runs_the_upload_tasks_on_the_maintenance_queue(tus_settings: Any) -> None:
+    from workers.app import app, celery_config
+
+    schedule = celery_config(tus_settings)["beat_schedule"]
+    assert schedule["expire-uploads"]["task"] == "maintenance.expire_uploads"
+    assert schedule["adopt-uploads"]["task"] == "maintenance.adopt_uploads"
+    import workers.tasks.uploads  # noqa: F401  (registers the tasks)
+
+    assert {"maintenance.expire_uploads", "maintenance.adopt_uploads"} <= set(app.tasks)
+    route = celery_config(tus_settings)["task_routes"]["maintenance.*"]
+    assert route == {"queue": "maintenance"}
