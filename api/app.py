@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.limits import UploadSizeLimit
@@ -26,5 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(captions.router)
     app.include_router(uploads.router)
     app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/v1/lessons",))
     return app
