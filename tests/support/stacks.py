@@ -156,6 +156,8 @@ def test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyp
         "sweep_interval_s": 2.0,
         "worker_heartbeat_s": 1.0,
         "job_stale_pending_s": 120.0,
+        # Speech recognition is slow on a small CPU: tests that want captions ask for them (asr_enabled=True).
+        "asr_enabled": False,
     }
     base.update(overrides)
     settings = Settings(**base)  # type: ignore[arg-type]
