@@ -7,7 +7,7 @@
                                            the open-caption edition (open-captions-v<v>.mp4, from 720p or the
                                            largest rendition)
 
-Keys carry the caption version: a correction (workers/caption_edits.py) makes version v+1 and runs `captions`
+Keys carry the caption version (workers/caption_files.py): a correction (workers/caption_edits.py) makes version v+1 and runs `captions`
 again, which writes new objects beside the old ones and then points the asset rows at them in one transaction, so
 a viewer in the middle of a stream never sees its file change under it (the superseded objects stay in storage).
 The plain renditions stay under `<label>.mp4`, where the renditions step put them, and are what every version is
@@ -28,7 +28,6 @@ republishes its files).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -46,13 +45,21 @@ from catalog.captions import SegmentFacts
 from catalog.db import unit_of_work
 from catalog.lessons import get_lesson
 from catalog.models import AssetKind, CaptionSource, CaptionVersion, Language
-from ingest import keys
 from transcode.asr import Transcript, transcribe_file
-from transcode.captions import Cue, EditedSegment, build_cues, write_srt, write_webvtt
+from transcode.captions import Cue
 from transcode.open_captions import burn_captions
 from transcode.probe import ProbeResult
 from transcode.subtitle_mux import mux_subtitles
 from workers.asr_models import asr_config, model_label
+from workers.caption_files import (
+    CaptionSnapshot,
+    cues_of,
+    muxed_rendition_key,
+    open_captions_key,
+    plain_rendition_key,
+    publish_text_files,
+    write_text_files,
+)
 from workers.pipeline import LeaseLost, LessonInput, ProgressReporter, StepIO, StepOutcome
 from workers.settings import Settings
 from workers.wiring import Context
@@ -62,11 +69,6 @@ log = logging.getLogger(__name__)
 CAPTION_STEPS = ("transcribe", "captions")
 UNDETERMINED_LANGUAGE = "und"  # ISO 639-2: nothing was said and the lesson gave no language
 _HASH_CHUNK = 1 << 20
-_TEXT_FILES = {
-    AssetKind.TRANSCRIPT: ("transcript", "json", "application/json"),
-    AssetKind.SUBTITLES_VTT: ("subtitles", "vtt", "text/vtt"),
-    AssetKind.SUBTITLES_SRT: ("subtitles", "srt", "application/x-subrip"),
-}
 
 
 def caption_steps(settings: Settings, probe: ProbeResult) -> list[str]:
@@ -74,42 +76,7 @@ def caption_steps(settings: Settings, probe: ProbeResult) -> list[str]:
     return list(CAPTION_STEPS) if settings.asr_enabled and probe.audio is not None else []
 
 
-# --- keys ------------------------------------------------------------------------------------------------------
-
-
-def text_file_key(lesson_id: str, kind: AssetKind, version: int) -> str:
-    stem, ext, _mime = _TEXT_FILES[kind]
-    return keys.lesson_asset(lesson_id, f"{stem}-v{version}.{ext}")
-
-
-def plain_rendition_key(lesson_id: str, label: str) -> str:
-    """Where the renditions step stored the rendition without subtitles (workers/steps.py: `<label>.mp4`)."""
-    return keys.lesson_asset(lesson_id, f"{label}.mp4")
-
-
-def muxed_rendition_key(lesson_id: str, label: str, version: int) -> str:
-    return keys.lesson_asset(lesson_id, f"{label}-cc{version}.mp4")
-
-
-def open_captions_key(lesson_id: str, version: int) -> str:
-    return keys.lesson_asset(lesson_id, f"open-captions-v{version}.mp4")
-
-
 # --- what a step reads before it works -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaptionSnapshot:
-    lesson_id: str
-    version: int
-    source: str
-    language: str
-    engine: str | None
-    model: str | None
-    detected_language: str | None
-    language_probability: float | None
-    review_reasons: tuple[str, ...]
-    segments: tuple[SegmentFacts, ...]
 
 
 @dataclass(frozen=True)
@@ -164,70 +131,6 @@ def read_state(ctx: Context, lesson_id: str, *, automatic: bool = False) -> Less
             ),
             recorded={(a.kind, a.label): a.key for a in assets},
         )
-
-
-# --- files made from a version ---------------------------------------------------------------------------------
-
-
-def cues_of(caption: CaptionSnapshot) -> list[Cue]:
-    return build_cues(EditedSegment(s.start_s, s.end_s, s.text) for s in caption.segments)
-
-
-def transcript_document(caption: CaptionSnapshot) -> bytes:
-    """The `transcript` asset: the version's segments with their times and confidence, as JSON."""
-    data = {
-        "lesson_id": caption.lesson_id,
-        "version": caption.version,
-        "source": caption.source,
-        "language": caption.language,
-        "detected_language": caption.detected_language,
-        "language_probability": caption.language_probability,
-        "engine": caption.engine,
-        "model": caption.model,
-        "review_reasons": list(caption.review_reasons),
-        "segments": [
-            {"start_s": s.start_s, "end_s": s.end_s, "text": s.text, "confidence": s.confidence,
-             "low_confidence": s.low_confidence}
-            for s in caption.segments
-        ],
-    }  # fmt: skip
-    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class TextFile:
-    kind: AssetKind
-    key: str
-    path: Path
-    mime_type: str
-
-
-def write_text_files(caption: CaptionSnapshot, cues: Sequence[Cue], tmp: Path) -> list[TextFile]:
-    """transcript JSON always; WebVTT and SRT when there is something to show."""
-    contents: dict[AssetKind, bytes] = {AssetKind.TRANSCRIPT: transcript_document(caption)}
-    if cues:
-        contents[AssetKind.SUBTITLES_VTT] = write_webvtt(cues).encode("utf-8")
-        contents[AssetKind.SUBTITLES_SRT] = write_srt(cues).encode("utf-8")
-    files = []
-    for kind, data in contents.items():
-        stem, ext, mime = _TEXT_FILES[kind]
-        path = tmp / f"{stem}-v{caption.version}.{ext}"
-        path.write_bytes(data)
-        files.append(TextFile(kind, text_file_key(caption.lesson_id, kind, caption.version), path, mime))
-    return files
-
-
-def publish_text_files(ctx: Context, files: Sequence[TextFile], recorded: dict[tuple[str, str], str],
-                       ) -> list[tuple[AssetKind, str, AssetFacts]]:
-    """Store the files not yet recorded under their versioned keys; returns the assets to record."""
-    out = []
-    for f in files:
-        if recorded.get((f.kind, "")) == f.key:
-            continue
-        stored = ctx.storage.put(f.key, f.path, content_type=f.mime_type)
-        out.append((f.kind, "", AssetFacts(key=stored.key, mime_type=f.mime_type, size_bytes=stored.size_bytes,
-                                           sha256=stored.sha256)))
-    return out
 
 
 # --- the lease, kept and checked --------------------------------------------------------------------------------

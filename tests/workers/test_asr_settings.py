@@ -20,7 +20,7 @@ from workers.asr_models import (
     model_label,
     prepare_process_environment,
 )
-from workers.asr_steps import muxed_rendition_key, open_captions_key, plain_rendition_key, text_file_key
+from workers.caption_files import muxed_rendition_key, open_captions_key, plain_rendition_key, text_file_key
 from workers.settings import Settings
 
 

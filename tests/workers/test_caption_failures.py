@@ -1,0 +1,38 @@
+"""A broken speech recogniser never makes a lesson unplayable: the pipeline's steps run in-process, no Celery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.presenters import lesson_public
+from catalog.db import unit_of_work
+from catalog.lessons import LessonFields, get_lesson
+from tests.support.stacks import build_embedded
+from workers.asr_steps import STEP_FUNCTIONS as CAPTION_FUNCTIONS
+from workers.intake import admit_stream
+from workers.pipeline import execute_step
+from workers.steps import STEP_FUNCTIONS
+from workers.wiring import context_for
+
+
+def test_a_missing_model_fails_only_the_captions(tmp_path: Path, mandarin_wav: Path) -> None:
+    settings = build_embedded(tmp_path / "var", asr_enabled=True, asr_model=str(tmp_path / "no-such-model"))
+    ctx = context_for(settings)
+    with mandarin_wav.open("rb") as fh:
+        lesson_id = admit_stream(ctx, fh, filename="方言课.wav", fields=LessonFields(title="方言课")).lesson.id
+    execute_step(ctx, lesson_id, "probe", STEP_FUNCTIONS["probe"])
+    execute_step(ctx, lesson_id, "transcribe", CAPTION_FUNCTIONS["transcribe"])
+    execute_step(ctx, lesson_id, "audio_edition", STEP_FUNCTIONS["audio_edition"])
+    with unit_of_work(ctx.engine) as session:
+        lesson = get_lesson(session, lesson_id)
+        assert lesson is not None
+        public = lesson_public(session, lesson)
+    assert public.status == "ready" and public.error is None and public.progress == 100
+    jobs = {j.step: j for j in public.jobs}
+    assert {step: j.state for step, j in jobs.items()} == {
+        "probe": "done", "audio_edition": "done", "transcribe": "failed", "captions": "skipped"}
+    error = jobs["transcribe"].error
+    assert error is not None and error.code == "asr_model_unavailable"
+    assert public.captions is not None and public.captions.state == "failed"
+    assert public.captions.error == error and "语音识别" in error.message
+    assert {a.kind for a in public.assets} == {"original", "audio_edition"}
