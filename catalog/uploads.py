@@ -124,9 +124,10 @@ def list_adoptable(session: Session, *, idle_s: float, limit: int = 100) -> list
     return list(session.exec(stmt).all())
 
 
-def active_upload_ids(session: Session, upload_ids: Sequence[str]) -> set[str]:
-    """Which of these uploads are still receiving bytes."""
+def active_uploads(session: Session, upload_ids: Sequence[str]) -> dict[str, str | None]:
+    """Which of these uploads are still receiving bytes, with the multipart upload each has recorded."""
     if not upload_ids:
-        return set()
-    stmt = select(Upload.id).where(col(Upload.id).in_(list(upload_ids)), col(Upload.state) == UploadState.ACTIVE)
-    return set(session.exec(stmt).all())
+        return {}
+    stmt = select(Upload.id, Upload.multipart_upload_id).where(
+        col(Upload.id).in_(list(upload_ids)), col(Upload.state) == UploadState.ACTIVE)
+    return {upload_id: mpu for upload_id, mpu in session.exec(stmt).all()}

@@ -28,7 +28,7 @@ from minio.datatypes import Part as MinioPart
 from minio.error import S3Error
 
 from ingest import keys
-from ingest.errors import ObjectMissing, UploadTooLarge
+from ingest.errors import IngestError, ObjectMissing, UploadTooLarge
 from ingest.resumable import (
     Checkpoint,
     ChunkCheck,
@@ -79,13 +79,25 @@ class S3Resumable:
     # -- the protocol --------------------------------------------------------------------------------------
 
     def begin(self, upload_id: str) -> Progress:
-        key = keys.upload_staging(upload_id)
+        """Nothing in S3 yet: the multipart upload starts with the first full part, so a file smaller than a
+        part never needs one (nor the copy at the end)."""
+        keys.upload_staging(upload_id)
         with local_write_errors("creating the upload buffer folder"):
             self.buffer_dir.mkdir(parents=True, exist_ok=True)
+        hasher = new_sha256()
+        return Progress(sha256_state=hasher.state() if hasher else None)
+
+    def _multipart(self, upload_id: str, progress: Progress, checkpoint: Checkpoint | None) -> Progress:
+        """``progress`` with a multipart upload, started (and saved through ``checkpoint``) when it has none."""
+        if progress.multipart_upload_id:
+            return progress
+        key = keys.upload_staging(upload_id)
         with s3_errors(f"starting multipart upload of {key}"):
             mpu = self.client._create_multipart_upload(self.bucket, key, {"Content-Type": "application/octet-stream"})
-        hasher = new_sha256()
-        return Progress(multipart_upload_id=mpu, sha256_state=hasher.state() if hasher else None)
+        started = replace(progress, multipart_upload_id=mpu)
+        if checkpoint is not None:
+            checkpoint(started)  # the saved progress, now with its multipart upload: never an orphan
+        return started
 
     def check(self, upload_id: str, progress: Progress) -> Progress:
         if progress.buffered_bytes == 0:
@@ -133,6 +145,7 @@ class S3Resumable:
                     view = view[len(piece):]
                     if stream_parts and buffered >= self.part_size:
                         out.close()
+                        progress = self._multipart(upload_id, progress, checkpoint)
                         parts.append(self._send_part(upload_id, progress, buffer_number=len(parts) + 1,
                                                      part_number=len(parts) + 1))
                         buffered = 0
@@ -148,7 +161,8 @@ class S3Resumable:
                 os.fsync(out.fileno())
         finally:
             out.close()
-        if not stream_parts:
+        if not stream_parts and buffered >= self.part_size:
+            progress = self._multipart(upload_id, progress, checkpoint)
             parts, buffered = self._send_full_parts(upload_id, progress, parts, buffered)
         return replace(progress, offset=offset, parts=tuple(parts), buffered_bytes=buffered,
                        sha256_state=hashers.state())
@@ -200,6 +214,13 @@ class S3Resumable:
 
     def assemble(self, upload_id: str, progress: Progress, *, length: int) -> StoredObject:
         key = keys.upload_staging(upload_id)
+        if not progress.parts:  # smaller than a part: the bytes stay in the local buffer until publish
+            local = self._buffer(upload_id, 1)
+            size = local.stat().st_size if local.is_file() else None
+            if size != length:
+                raise ObjectMissing(f"local buffer of upload {upload_id} has {size} bytes, expected {length}")
+            sha256 = whole_sha256(progress, lambda: _read_local(local))
+            return StoredObject(key=key, size_bytes=length, sha256=sha256)
         size = self.store.stat(key)
         if size is None:  # not assembled yet (or a crash came before CompleteMultipartUpload answered)
             parts = list(progress.parts)
@@ -227,6 +248,12 @@ class S3Resumable:
         obj = StoredObject(key=key, size_bytes=staged.size_bytes, sha256=staged.sha256)
         if self.store.stat(key) is not None:  # content-addressed: the same bytes are there already
             return obj, False
+        local = self._buffer(upload_id, 1)
+        if local.is_file() and self.store.stat(staged.key) is None:  # never became a multipart upload
+            stored, created = self.store.put_if_absent(key, local)
+            if stored.sha256 != staged.sha256 or stored.size_bytes != staged.size_bytes:
+                raise IngestError(f"local buffer of upload {upload_id} changed before publishing")
+            return obj, created
         with s3_errors(f"copying {staged.key} to {key}"):
             if staged.size_bytes <= MAX_COPY_BYTES:
                 self.client.copy_object(self.bucket, key, CopySource(self.bucket, staged.key))
@@ -251,7 +278,8 @@ class S3Resumable:
             raise translate(exc, f"aborting multipart upload of {key}") from exc
 
     def leftovers(self, older_than_s: float) -> list[Leftover]:
-        """Incomplete multipart uploads under uploads/ started before the cut-off, and stale local buffers."""
+        """Incomplete multipart uploads under uploads/ started before the cut-off, and uploads whose local
+        buffers were not touched since (one entry each)."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
         found: list[Leftover] = []
         with s3_errors("listing incomplete multipart uploads"):
@@ -263,7 +291,7 @@ class S3Resumable:
                 initiated = initiated.replace(tzinfo=UTC)
             if _valid_id(upload_id) and item.upload_id and (initiated is None or initiated < cutoff):
                 found.append(Leftover(upload_id=upload_id, multipart_upload_id=item.upload_id))
-        seen = {f.upload_id for f in found}
+        seen: set[str] = set()
         file_cutoff = time.time() - older_than_s
         if self.buffer_dir.is_dir():
             for entry in os.scandir(self.buffer_dir):
@@ -274,10 +302,11 @@ class S3Resumable:
         return found
 
     def remove_leftover(self, leftover: Leftover) -> None:
-        key = keys.upload_staging(leftover.upload_id)
+        """A multipart leftover: abort that multipart upload only. A buffer leftover: drop the local buffers."""
         if leftover.multipart_upload_id:
-            self._abort(key, leftover.multipart_upload_id)
-        self._drop_buffers(leftover.upload_id)
+            self._abort(keys.upload_staging(leftover.upload_id), leftover.multipart_upload_id)
+        else:
+            self._drop_buffers(leftover.upload_id)
 
 
 def _valid_id(upload_id: str) -> bool:
@@ -286,6 +315,12 @@ def _valid_id(upload_id: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _read_local(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK_SIZE):
+            yield chunk
 
 
 def _read_object(store: S3Store, key: str) -> Iterator[bytes]:

@@ -326,9 +326,10 @@ def expire_uploads(ctx: Context, *, limit: int = 100) -> int:
             lock.release()
     leftovers = store.leftovers(older_than_s=ctx.settings.upload_lock_s * 2)
     with unit_of_work(ctx.engine) as session:
-        live = rows.active_upload_ids(session, [item.upload_id for item in leftovers])
+        live = rows.active_uploads(session, [item.upload_id for item in leftovers])
     for item in leftovers:
-        if item.upload_id not in live:
+        # Gone uploads' bytes, and multipart uploads a live upload never recorded (its request died first).
+        if item.upload_id not in live or (item.multipart_upload_id and item.multipart_upload_id != live[item.upload_id]):
             try:
                 store.remove_leftover(item)
             except IngestError:

@@ -105,24 +105,34 @@ def test_the_reconciler_adopts_an_upload_whose_finishing_request_died(tus_client
 def test_expiry_also_removes_multipart_uploads_nobody_owns(tus_client: TestClient, tus_settings: Any) -> None:
     from ingest import keys
     from ingest.s3_store import S3Store
-    from tests.uploads.tus import incomplete_multipart_keys
     from workers.uploads import expire_uploads
 
     store = context(tus_settings).storage
     if not isinstance(store, S3Store):
         pytest.skip("multipart uploads exist only on S3")
-    orphan = "f" * 32  # e.g. the API died between starting the multipart upload and recording the upload
+
+    def incomplete() -> set[tuple[str, str]]:
+        listed = store._client._list_multipart_uploads(store.bucket, prefix="uploads/")
+        return {(u.object_name, u.upload_id) for u in listed.uploads}
+
+    orphan = "f" * 32  # the API died between starting a multipart upload and recording the upload
     store._client._create_multipart_upload(store.bucket, keys.upload_staging(orphan), {})
-    live = create(tus_client, 10)
-    assert patch(tus_client, live, 0, b"01234").status_code == 204
+    data = random.Random(13).randbytes(6 << 20)
+    live = create(tus_client, len(data))
+    assert patch(tus_client, live, 0, data[:5 << 20]).status_code == 204  # one part: a recorded multipart upload
+    live_key = keys.upload_staging(upload_id_of(live))
+    recorded = upload_row(tus_settings, upload_id_of(live)).multipart_upload_id
+    stray = store._client._create_multipart_upload(store.bucket, live_key, {})  # a request that died unsaved
+    assert {m for _, m in incomplete()} >= {recorded, stray}
     time.sleep(1.1)  # S3 records when a multipart upload began to the second
-    assert sorted(incomplete_multipart_keys(tus_settings)) == sorted(
-        [keys.upload_staging(orphan), keys.upload_staging(upload_id_of(live))])
-    assert expire_uploads(context(tus_settings).__class__(
+    impatient = context(tus_settings).__class__(
         settings=tus_settings.model_copy(update={"upload_lock_s": 0.0}), engine=context(tus_settings).engine,
-        storage=store)) == 0
-    assert incomplete_multipart_keys(tus_settings) == [keys.upload_staging(upload_id_of(live))]
-    assert patch(tus_client, live, 5, b"56789").headers["Weike-Lesson-Id"]
+        storage=store)
+    assert expire_uploads(impatient) == 0
+    assert incomplete() == {(live_key, recorded)}
+    assert patch(tus_client, live, 5 << 20, data[5 << 20:]).headers["Weike-Lesson-Id"]
+    assert incomplete() == set()
+    assert stored_original(tus_settings, sha256(data)) == data
 
 
 def test_beat_runs_the_upload_tasks_on_the_maintenance_queue(tus_settings: Any) -> None:

@@ -129,3 +129,18 @@ def test_a_lost_local_buffer_rewinds_to_the_last_part(tmp_path: Path, resumable:
     done = resumable.append(upload_id, rewound, [data[5 << 20:], b"0123456789"], max_bytes=len(data) + 10)
     staged = resumable.assemble(upload_id, done, length=len(data) + 10)
     assert staged.sha256 == hashlib.sha256(data + b"0123456789").hexdigest()
+
+
+def test_a_file_smaller_than_a_part_never_needs_a_multipart_upload(storage: Storage,
+                                                                  resumable: ResumableStore) -> None:
+    data = os.urandom(1_500_000)
+    upload_id = uuid.uuid4().hex
+    progress = resumable.begin(upload_id)
+    for start in range(0, len(data), 500_000):
+        progress = resumable.append(upload_id, progress, [data[start:start + 500_000]], max_bytes=len(data) - start)
+    assert progress.multipart_upload_id is None and progress.parts == ()
+    staged = resumable.assemble(upload_id, progress, length=len(data))
+    original, created = resumable.publish(upload_id, staged)
+    resumable.discard(upload_id, progress)
+    assert created and _read(storage, original.key) == data
+    assert not storage.exists(keys.upload_staging(upload_id))
