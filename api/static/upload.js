@@ -145,7 +145,7 @@
     clearTimeout(waitingTimer);
     var response = payload && payload.lastResponse;
     var lessonId = response ? response.getHeader('Weike-Lesson-Id') : '';
-    if (lessonId) { remember(lessonId, title); }
+    if (lessonId) { remember(lessonId, title); } else if (upload && upload.url) { awaitLesson(upload.url, title); }
     progress(file.size, file.size);
     setState('上传完成', false);
     $('speed').parentNode.hidden = true;
@@ -155,6 +155,25 @@
     $('done-box').setAttribute('data-lesson-id', lessonId || '');
     store(DRAFT_KEY, { branch: fields().branch, speaker: fields().speaker, category: fields().category,
                        language: fields().language });
+  }
+
+  // Every byte arrived but the server is still turning the file into a lesson (it finishes it by itself):
+  // ask again until the answer names the lesson.
+  function awaitLesson(url, title) {
+    var request = new XMLHttpRequest();
+    request.open('HEAD', url);
+    request.setRequestHeader('Tus-Resumable', '1.0.0');
+    request.onload = function () {
+      var lessonId = request.getResponseHeader('Weike-Lesson-Id');
+      if (lessonId) {
+        remember(lessonId, title);
+        $('done-box').setAttribute('data-lesson-id', lessonId);
+      } else if (request.status === 200) {
+        setTimeout(function () { awaitLesson(url, title); }, 10000);
+      }
+    };
+    request.onerror = function () { setTimeout(function () { awaitLesson(url, title); }, 20000); };
+    request.send();
   }
 
   function start(event) {

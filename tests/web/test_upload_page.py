@@ -192,3 +192,28 @@ def test_upload_resumes_after_the_page_is_reloaded(page_settings: Any, proxy: Cu
     uploads = _uploads(page_settings)
     assert len(uploads) == 1 and uploads[0].state == "complete"  # resumed, not uploaded again
 
+
+
+def test_the_page_asks_for_the_upload_token_when_one_is_set(tmp_path: Path, phone: Any) -> None:
+    from tests.support.stacks import build_embedded
+
+    settings = build_embedded(tmp_path / "guarded", upload_token="village-2026")
+    api = start_api_process(settings, log_path=tmp_path / "guarded-api.log")
+    try:
+        clip = tmp_path / "短课.m4a"
+        clip.write_bytes(os.urandom(300_000))
+        page = phone.new_page()
+        page.goto(api.server.url + "/upload")
+        page.set_input_files("#file-pick", str(clip))
+        page.fill("#title", "口令测试")
+        page.fill("#token", "wrong")
+        page.click("#start")
+        page.wait_for_selector("#form-error:not([hidden])", timeout=15000)
+        assert "口令" in (page.text_content("#form-error") or "")
+        assert _uploads(settings) == []
+        page.fill("#token", "village-2026")
+        page.click("#start")
+        assert _wait_done(page, timeout_s=30)
+        assert [u.state for u in _uploads(settings)] == ["complete"]
+    finally:
+        api.kill()
