@@ -228,7 +228,49 @@ def _fix_timing(cues: list[Cue], rules: CaptionRules) -> list[Cue]:
         if end - start < rules.min_cue_s:
             start = max(prev_end, end - rules.min_cue_s)
         fixed.append(Cue(round(start, 3), round(end, 3), cue.lines))
-    return fixed
+    return _lengthen_short(fixed, rules)
+
+
+def _lengthen_short(cues: list[Cue], rules: CaptionRules) -> list[Cue]:
+    """A cue still under `min_cue_s` (hemmed in by its neighbours) borrows time from a neighbour that can spare
+    it, else joins a neighbour when the text still fits on screen; too short to read is worse than either."""
+    out = list(cues)
+    i = 0
+    while i < len(out):
+        cue = out[i]
+        need = rules.min_cue_s - (cue.end_s - cue.start_s)
+        if need <= 0.001:
+            i += 1
+            continue
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        prev = out[i - 1] if i > 0 else None
+        if nxt is not None and nxt.end_s - nxt.start_s - need >= rules.min_cue_s and nxt.start_s - cue.end_s < need:
+            shift = round(cue.end_s + need, 3)
+            out[i], out[i + 1] = Cue(cue.start_s, shift, cue.lines), Cue(shift, nxt.end_s, nxt.lines)
+        elif prev is not None and prev.end_s - prev.start_s - need >= rules.min_cue_s:
+            shift = round(cue.start_s - need, 3)
+            out[i - 1], out[i] = Cue(prev.start_s, min(prev.end_s, shift), prev.lines), Cue(shift, cue.end_s, cue.lines)
+        elif nxt is not None and (joined := _joined(cue, nxt, rules)) is not None:
+            out[i : i + 2] = [joined]
+            continue  # the joined cue may still be short
+        elif prev is not None and (joined := _joined(prev, cue, rules)) is not None:
+            out[i - 1 : i + 1] = [joined]
+            i -= 1
+            continue
+        i += 1
+    return out
+
+
+def _joined(first: Cue, second: Cue, rules: CaptionRules) -> Cue | None:
+    """The two cues as one, if its text fits the lines and its time the longest cue."""
+    if second.end_s - first.start_s > rules.max_cue_s:
+        return None
+    if len(first.lines) + len(second.lines) <= rules.max_lines:
+        return Cue(first.start_s, second.end_s, (*first.lines, *second.lines))  # each keeps its own line
+    lines = _lay_out(["".join(first.lines) + "，", "".join(second.lines)], rules.max_line_width)
+    if len(lines) > rules.max_lines or any(display_width(line) > rules.max_line_width for line in lines):
+        return None
+    return Cue(first.start_s, second.end_s, tuple(lines))
 
 
 def _timestamp(seconds: float, sep: str) -> str:

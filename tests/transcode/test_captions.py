@@ -85,6 +85,19 @@ def test_a_short_cue_is_held_for_a_second_without_overlapping() -> None:
     assert_readable(cues)
 
 
+def test_a_short_cue_hemmed_in_by_its_neighbours_borrows_time_or_joins_one() -> None:
+    # A reviewer's edit packs a 0.8 s sentence between two others: it takes time from the longer neighbour.
+    cues = build_cues([EditedSegment(8.0, 14.754, "正方形的四条边相等。"), EditedSegment(14.754, 15.539, "四个角都是直角。"),
+                       EditedSegment(15.539, 18.66, "正方形的四条边都相等。")])  # fmt: skip
+    assert [c.lines for c in cues] == [("正方形的四条边相等",), ("四个角都是直角",), ("正方形的四条边都相等",)]
+    assert_readable(cues)
+    # Neighbours too short to lend time: the short one shares a cue with its neighbour, on a line of its own.
+    cues = build_cues([EditedSegment(0.0, 1.0, "大家好。"), EditedSegment(1.0, 1.4, "好的。"),
+                       EditedSegment(1.4, 2.4, "开始吧。")])  # fmt: skip
+    assert [c.lines for c in cues] == [("大家好",), ("好的", "开始吧")]
+    assert_readable(cues)
+
+
 def test_markup_characters_cannot_style_or_break_captions() -> None:
     cues = build_cues([EditedSegment(3700.0, 3702.0, "a<b & {\\an8} c>d")])
     vtt, srt = write_webvtt(cues), write_srt(cues)
