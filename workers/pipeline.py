@@ -1,9 +1,14 @@
 """A lesson's processing, step by step.
 
-    upload ──> probe ──┬──> renditions     (video: 720p/360p ladder, one decode)
-                       ├──> poster         (video frame, or an audio file's cover picture)
-                       └──> audio_edition  (every lesson with sound: portable MP3)
-                                           ──> lesson ready when every job is done
+    upload ──> probe ──┬──> renditions     (video: 720p/360p ladder, one decode) ───────┐
+                       ├──> poster         (video frame, or an audio file's cover picture)  │
+                       ├──> audio_edition  (every lesson with sound: portable MP3)          │
+                       └──> transcribe     (queue asr: Whisper, transcript) ──> captions ◄──┘
+                                           (subtitle files, soft subtitles in the renditions, open-caption edition)
+                                           ──> lesson ready when every job is done (or an optional one failed)
+
+A step runs once every step it comes ``after`` is finished; transcribe and captions are optional (a lesson
+whose speech recognition fails is still ready, with the caption error on its job).
 
 Each step is a Celery task (workers/tasks/media.py) that calls :func:`execute_step`: claim the job's
 lease in the database, work on a local copy with no transaction open, publish outputs under
@@ -18,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +50,7 @@ class StepSpec:
     weight: float  # share of the lesson's progress bar
     after: tuple[str, ...] = ()  # steps that must be finished (done or skipped) first, when the lesson has them
     optional: bool = False  # a failure stays on its job and skips what comes after; the lesson still gets ready
+    uses_original: bool = True  # False: the step works from other assets, so the original is not copied locally
 
 
 STEPS: dict[str, StepSpec] = {
@@ -56,7 +63,7 @@ STEPS: dict[str, StepSpec] = {
         # Captions (workers/asr_steps.py): speech recognition on its own queue, then subtitle files, soft subtitles
         # muxed into the renditions and the open-caption edition.
         StepSpec("transcribe", "asr", 30, optional=True),
-        StepSpec("captions", "media", 15, after=("renditions", "transcribe"), optional=True),
+        StepSpec("captions", "media", 15, after=("renditions", "transcribe"), optional=True, uses_original=False),
     )
 }
 WEIGHTS = {name: spec.weight for name, spec in STEPS.items()}
@@ -120,9 +127,15 @@ StepFunction = Callable[[Context, LessonInput, "StepIO"], StepOutcome]
 class StepIO:
     """The local files a step works on, and its progress callback."""
 
-    src: Path  # the local copy of the original
+    original: Path | None  # the local copy of the original; None for a step that does not use it
     tmp: Path  # the job's scratch folder
     progress: ProgressReporter
+
+    @property
+    def src(self) -> Path:
+        if self.original is None:
+            raise RuntimeError("this step was declared with uses_original=False")
+        return self.original
 
 
 def enqueue(settings: Settings, refs: Sequence[jobs.StepRef]) -> None:
@@ -202,8 +215,10 @@ def execute_step(ctx: Context, lesson_id: str, step: str, run: StepFunction) -> 
         return
     progress = ProgressReporter(ctx, lesson_id, step, owner)
     try:
-        with ctx.storage.local_copy(lesson.original_key) as src, scratch_dir(ctx.settings) as tmp:
-            outcome = run(ctx, lesson, StepIO(src=src, tmp=tmp, progress=progress))
+        with ExitStack() as stack:
+            src = stack.enter_context(ctx.storage.local_copy(lesson.original_key)) if STEPS[step].uses_original else None
+            tmp = stack.enter_context(scratch_dir(ctx.settings))
+            outcome = run(ctx, lesson, StepIO(original=src, tmp=tmp, progress=progress))
     except LeaseLost:
         log.warning("%s/%s: lease lost to another worker; stopping", lesson_id, step)
         return
