@@ -32,6 +32,7 @@ from ingest.sources import CHUNK_SIZE, local_write_errors
 from ingest.storage import Storage, StoredObject
 
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")
+FOLDER_CHECKPOINT_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class FolderResumable:
     def append(self, upload_id: str, progress: Progress, chunks: Iterable[bytes], *, max_bytes: int,
                check: ChunkCheck | None = None, checkpoint: Checkpoint | None = None) -> Progress:
         hashers = Hashers(progress, check)
-        written = 0
+        written = unsaved = 0
         with local_write_errors("appending to an upload's staging file"):
             with open(self._path(upload_id), "r+b") as out:
                 out.truncate(progress.offset)  # drop what an unsaved earlier request left
@@ -208,6 +209,14 @@ class FolderResumable:
                         raise UploadTooLarge(f"request passed the upload's remaining {max_bytes} bytes")
                     out.write(chunk)
                     hashers.update(chunk)
+                    unsaved += len(chunk)
+                    if checkpoint is not None and check is None and unsaved >= FOLDER_CHECKPOINT_BYTES:
+                        # A long request (a client sending the whole file in one PATCH) keeps its progress
+                        # even if this process dies half-way.
+                        out.flush()
+                        os.fsync(out.fileno())
+                        checkpoint(replace(progress, offset=progress.offset + written, sha256_state=hashers.state()))
+                        unsaved = 0
                 if check is not None and hashers.chunk is not None:
                     check.verify(hashers.chunk)
                 out.flush()

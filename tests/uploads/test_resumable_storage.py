@@ -144,3 +144,23 @@ def test_a_file_smaller_than_a_part_never_needs_a_multipart_upload(storage: Stor
     resumable.discard(upload_id, progress)
     assert created and _read(storage, original.key) == data
     assert not storage.exists(keys.upload_staging(upload_id))
+
+
+def test_one_long_request_saves_progress_on_the_way(storage: Storage, resumable: ResumableStore,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.resumable
+
+    monkeypatch.setattr(ingest.resumable, "FOLDER_CHECKPOINT_BYTES", 1 << 20)
+    data = os.urandom(12 << 20)
+    upload_id = uuid.uuid4().hex
+    saved: list[Progress] = []
+    blocks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+    resumable.append(upload_id, resumable.begin(upload_id), blocks, max_bytes=len(data), checkpoint=saved.append)
+    assert len(saved) >= 2
+    # The process died after a checkpoint half-way: the client resumes from the offset that was saved.
+    last = [p for p in saved if 0 < p.offset < len(data)][-1]
+    done = resumable.append(upload_id, last, [data[last.offset:]], max_bytes=len(data) - last.offset)
+    staged = resumable.assemble(upload_id, done, length=len(data))
+    resumable.publish(upload_id, staged)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
+    assert _read(storage, keys.original(staged.sha256)) == data
