@@ -247,3 +247,15 @@ def test_token_guards_creation_only(tus_settings: Any) -> None:
         assert r.status_code == 201
         path = "/" + r.headers["Location"].split("/", 3)[3]
         assert patch(client, path, 0, b"abcd").status_code == 204  # the upload URL itself is the capability
+
+
+def test_the_last_chunk_sent_again_after_a_lost_answer_changes_nothing(tus_client: TestClient) -> None:
+    path = create(tus_client, len(DATA))
+    assert patch(tus_client, path, 0, DATA[:200_000]).status_code == 204
+    done = patch(tus_client, path, 200_000, DATA[200_000:])
+    lesson_id = done.headers["Weike-Lesson-Id"]
+    again = patch(tus_client, path, 200_000, DATA[200_000:])
+    assert again.status_code == 409 and again.json()["code"] == "upload_offset_mismatch"
+    at_end = patch(tus_client, path, len(DATA), b"")
+    assert at_end.status_code == 204 and at_end.headers["Weike-Lesson-Id"] == lesson_id
+    assert tus_client.get("/api/v1/lessons").json()["total"] == 1
