@@ -176,3 +176,18 @@ class CaptionEditCreate(BaseModel):
     note: str | None = Field(default=None, max_length=500)
     base_version: int | None = Field(default=None, description="the version edited; 409 when it is not current")
     segments: list[EditedSegmentIn] = Field(max_length=20000)
+
+
+class TranscriptHitPublic(BaseModel):
+    lesson_id: str
+    title: str
+    start_s: float
+    end_s: float
+    text: str
+
+
+class TranscriptSearchPage(BaseModel):
+    items: list[TranscriptHitPublic]
+    total: int
+    offset: int
+    limit: int

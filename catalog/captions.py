@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from catalog.models import CaptionSource, CaptionVersion, TranscriptSegment
+from catalog.models import CaptionSource, CaptionVersion, Lesson, TranscriptSegment
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,43 @@ def segment_facts(segments: Iterable[TranscriptSegment]) -> list[SegmentFacts]:
     return [SegmentFacts(start_s=s.start_s, end_s=s.end_s, text=s.text, avg_logprob=s.avg_logprob,
                          no_speech_prob=s.no_speech_prob, compression_ratio=s.compression_ratio,
                          low_confidence=s.low_confidence) for s in segments]
+
+
+@dataclass(frozen=True)
+class TranscriptHit:
+    lesson_id: str
+    title: str
+    start_s: float
+    end_s: float
+    text: str
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def published_segments_matching(text: str) -> Any:
+    """A statement selecting (lesson, segment) pairs of published captions whose text contains `text`."""
+    return (
+        select(Lesson, TranscriptSegment)
+        .join(CaptionVersion, col(CaptionVersion.lesson_id) == col(Lesson.id))
+        .join(TranscriptSegment, col(TranscriptSegment.caption_version_id) == col(CaptionVersion.id))
+        .where(col(CaptionVersion.version) == col(Lesson.caption_version))
+        .where(col(TranscriptSegment.text).like(contains_pattern(text), escape="\\"))
+    )
+
+
+def search_transcripts(session: Session, *, text: str, offset: int = 0, limit: int = 50
+                       ) -> tuple[list[TranscriptHit], int]:
+    """Where the published captions say `text`: lesson and time of every matching segment, newest lessons first."""
+    stmt = published_segments_matching(text)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(
+        stmt.order_by(col(Lesson.created_at).desc(), col(Lesson.id), col(TranscriptSegment.position))
+        .offset(offset).limit(limit)
+    ).all()
+    hits = [TranscriptHit(lesson_id=lesson.id, title=lesson.title, start_s=segment.start_s, end_s=segment.end_s,
+                          text=segment.text) for lesson, segment in rows]
+    return hits, int(total)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlmodel import Session
@@ -13,7 +13,9 @@ from api.schemas import (
     CaptionHistoryPublic,
     CaptionVersionPublic,
     ErrorPublic,
+    TranscriptHitPublic,
     TranscriptPublic,
+    TranscriptSearchPage,
     TranscriptSegmentPublic,
 )
 from catalog import captions as catalog_captions
@@ -87,3 +89,16 @@ def edit_captions(lesson_id: str, body: CaptionEditCreate, ctx: ContextDep) -> T
         version = catalog_captions.get_version(session, lesson_id, saved.version)
         assert version is not None
         return transcript_public(session, lesson, version)
+
+
+@router.get("/transcripts/search", response_model=TranscriptSearchPage)
+def search_transcripts(
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=100, description="words the lesson says")],
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TranscriptSearchPage:
+    """Where lessons say something: every matching caption segment of the published captions, with its time."""
+    hits, total = catalog_captions.search_transcripts(session, text=q.strip(), offset=offset, limit=limit)
+    return TranscriptSearchPage(items=[TranscriptHitPublic(**vars(hit)) for hit in hits], total=total,
+                                offset=offset, limit=limit)

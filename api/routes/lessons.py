@@ -61,6 +61,7 @@ def browse_lessons(
     branch_id: int | None = None,
     status: Annotated[str | None, Query(pattern="^(queued|processing|ready|failed)$")] = None,
     language: LanguageCode | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="words in the title, speaker or captions")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LessonPage:
@@ -71,7 +72,7 @@ def browse_lessons(
                 raise UnknownCategory(f"category {category!r}")
         category_id = found.id
     items, total = list_lessons(session, category_id=category_id, branch_id=branch_id, status=status,
-                                language=language, offset=offset, limit=limit)
+                                language=language, text=(q or "").strip() or None, offset=offset, limit=limit)
     return LessonPage(items=[lesson_summary(session, lesson) for lesson in items], total=total, offset=offset,
                       limit=limit)
 
