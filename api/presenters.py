@@ -73,7 +73,9 @@ def captions_public(session: Session, lesson: Lesson, jobs: list[Job]) -> Captio
     current = catalog_captions.current_version(session, lesson.id)
     if not caption_jobs and current is None:
         return None
-    failed = next((j for j in caption_jobs if j.state == JobState.FAILED), None)
+    # A recognition failure stops mattering once a reviewer has typed the captions (a version exists).
+    failed = next((j for j in caption_jobs if j.state == JobState.FAILED
+                   and (j.step != "transcribe" or current is None)), None)
     counts = catalog_captions.segment_counts(session, lesson.id)
     if failed is not None:
         state = "failed"

@@ -46,6 +46,10 @@ def ensure_jobs(session: Session, lesson_id: str, steps: Mapping[str, str],
 
 
 FINISHED_STATES = (JobState.DONE, JobState.SKIPPED)
+# What a step waits for. A failed prerequisite counts as finished: after a required step fails the lesson fails
+# and its pending steps are skipped, so only a step restarted on purpose (captions typed by a reviewer after
+# speech recognition failed) runs after a failure.
+PREREQUISITE_DONE_STATES = (JobState.DONE, JobState.SKIPPED, JobState.FAILED)
 
 
 def prerequisites_met(session: Session, lesson_id: str, after: Sequence[str]) -> bool:
@@ -54,7 +58,7 @@ def prerequisites_met(session: Session, lesson_id: str, after: Sequence[str]) ->
         return True
     blocking = session.exec(
         select(Job.id).where(Job.lesson_id == lesson_id, col(Job.step).in_(list(after)),
-                             col(Job.state).not_in(list(FINISHED_STATES)))
+                             col(Job.state).not_in(list(PREREQUISITE_DONE_STATES)))
     ).first()
     return blocking is None
 

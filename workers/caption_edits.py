@@ -37,7 +37,7 @@ def save_edited_captions(
 ) -> CaptionVersion:
     """Store `segments` (start_s, end_s, text) as the lesson's next caption version and start regenerating.
 
-    Raises LessonNotFound, TranscriptNotFound (nothing recognised yet to correct), CaptionsNotEditable (the
+    Raises LessonNotFound, TranscriptNotFound (still processing, nothing recognised yet), CaptionsNotEditable (the
     lesson failed), CaptionVersionConflict (`base_version` is not the current version, or another edit won),
     CaptionsInvalid (overlaps, times outside the lesson, empty text).
     """
@@ -49,14 +49,18 @@ def save_edited_captions(
             if lesson.status == LessonStatus.FAILED:
                 raise CaptionsNotEditable(f"lesson {lesson_id} failed")
             current = catalog_captions.current_version(session, lesson_id)
-            if current is None or lesson.duration_s is None:
+            if lesson.duration_s is None or (current is None and lesson.status != LessonStatus.READY):
+                # Still being processed: speech recognition may yet make version 1.
                 raise TranscriptNotFound(f"lesson {lesson_id} has no caption version yet")
-            if base_version is not None and base_version != current.version:
-                raise CaptionVersionConflict(f"edit of version {base_version}, current is {current.version}")
+            # With none recognised (no model, recognition failed or switched off, a dialect Whisper cannot read),
+            # a reviewer may type the captions from scratch: they become version 1.
+            current_number = current.version if current is not None else None
+            if base_version is not None and base_version != current_number:
+                raise CaptionVersionConflict(f"edit of version {base_version}, current is {current_number}")
             edited = parse_edited_segments(segments, duration_s=lesson.duration_s)
             version = catalog_captions.create_version(
                 session, lesson_id, source=CaptionSource.EDITED, author=" ".join(author.split())[:100],
-                note=(note or "").strip() or None, language=current.language,
+                note=(note or "").strip() or None, language=current.language if current else lesson.language,
                 segments=[SegmentFacts(start_s=s.start_s, end_s=s.end_s, text=s.text) for s in edited],
             )  # fmt: skip
             refs = jobs.restart_jobs(session, lesson_id, {s: STEPS[s].queue for s in REGENERATED_STEPS},

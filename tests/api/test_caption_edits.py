@@ -13,7 +13,7 @@ from api.app import create_app
 from catalog import captions, jobs
 from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, create_lesson
-from catalog.models import CaptionSource, JobState, LessonStatus
+from catalog.models import CaptionSource, JobState, Lesson, LessonStatus
 from tests.support.stacks import build_embedded
 from workers.settings import Settings
 from workers.wiring import context_for
@@ -130,9 +130,28 @@ def test_stale_edits_missing_authors_and_untranscribed_lessons_are_refused(
     assert missing.status_code == 404 and missing.json()["code"] == "lesson_not_found"
 
 
-def test_a_lesson_without_a_transcript_has_none_to_edit(client: TestClient, settings: Settings) -> None:
-    lesson_id = _ready_lesson(settings, transcribed=False)
+def test_a_reviewer_can_type_captions_where_none_were_recognised(client: TestClient, settings: Settings) -> None:
+    lesson_id = _ready_lesson(settings, transcribed=False)  # e.g. a dialect Whisper could not read
     r = client.get(f"/api/v1/lessons/{lesson_id}/transcript")
     assert r.status_code == 404 and r.json()["code"] == "transcript_not_found" and _chinese(r.json()["message"])
+    r = _edit(client, lesson_id, [{"start_s": 0, "end_s": 2, "text": "大家好"}], base_version=None)
+    assert r.status_code == 201, r.text
+    body = client.get(f"/api/v1/lessons/{lesson_id}/transcript").json()
+    assert (body["version"], body["source"], body["language"]) == (1, "edited", "zh")
+    assert [s["text"] for s in body["segments"]] == ["大家好"]
+    with unit_of_work(context_for(settings).engine) as s:
+        states = {j.step: j.state for j in jobs.list_jobs(s, lesson_id)}
+    assert states["captions"] == JobState.PENDING  # the files, tracks and open captions are made from it
+
+
+def test_captions_cannot_be_typed_while_the_lesson_is_still_processing(
+    client: TestClient, settings: Settings
+) -> None:
+    lesson_id = _ready_lesson(settings, transcribed=False)
+    with unit_of_work(context_for(settings).engine) as s:
+        lesson = s.get(Lesson, lesson_id)
+        assert lesson is not None
+        lesson.status = LessonStatus.PROCESSING  # speech recognition may still make version 1
+        s.add(lesson)
     r = _edit(client, lesson_id, [{"start_s": 0, "end_s": 2, "text": "大家好"}])
     assert r.status_code == 404 and r.json()["code"] == "transcript_not_found"

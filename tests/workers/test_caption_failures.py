@@ -36,3 +36,28 @@ def test_a_missing_model_fails_only_the_captions(tmp_path: Path, mandarin_wav: P
     assert public.captions is not None and public.captions.state == "failed"
     assert public.captions.error == error and "语音识别" in error.message
     assert {a.kind for a in public.assets} == {"original", "audio_edition"}
+
+
+def test_captions_typed_after_recognition_failed_are_published(tmp_path: Path, mandarin_wav: Path) -> None:
+    from workers.caption_edits import save_edited_captions
+
+    settings = build_embedded(tmp_path / "var", asr_enabled=True, asr_model=str(tmp_path / "no-such-model"))
+    ctx = context_for(settings)
+    with mandarin_wav.open("rb") as fh:
+        lesson_id = admit_stream(ctx, fh, filename="方言课.wav", fields=LessonFields(title="方言课")).lesson.id
+    for step, functions in (("probe", STEP_FUNCTIONS), ("transcribe", CAPTION_FUNCTIONS),
+                            ("audio_edition", STEP_FUNCTIONS)):  # fmt: skip
+        execute_step(ctx, lesson_id, step, functions[step])
+    # The reviewer types what the speaker says; the captions step, skipped after the failure, runs again.
+    version = save_edited_captions(ctx, lesson_id, author="县委审核员", segments=[
+        {"start_s": 0.0, "end_s": 3.0, "text": "乡亲们好，今天讲讲种水稻。"}])  # fmt: skip
+    assert (version.version, version.source) == (1, "edited")
+    execute_step(ctx, lesson_id, "captions", CAPTION_FUNCTIONS["captions"])
+    with unit_of_work(ctx.engine) as session:
+        lesson = get_lesson(session, lesson_id)
+        assert lesson is not None
+        public = lesson_public(session, lesson)
+    assert public.status == "ready" and public.caption_version == 1
+    assert public.captions is not None and public.captions.state == "ready", public.captions
+    assert {j.step: j.state for j in public.jobs}["captions"] == "done"
+    assert {"subtitles_vtt", "subtitles_srt", "transcript"} <= {a.kind for a in public.assets}
