@@ -53,7 +53,7 @@ PREREQUISITE_DONE_STATES = (JobState.DONE, JobState.SKIPPED, JobState.FAILED)
 
 
 def prerequisites_met(session: Session, lesson_id: str, after: Sequence[str]) -> bool:
-    """True when every step in ``after`` that the lesson has is done or skipped (absent steps do not block)."""
+    """True when every step in ``after`` that the lesson has is done, skipped or failed (absent steps do not block)."""
     if not after:
         return True
     blocking = session.exec(

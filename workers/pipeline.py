@@ -48,7 +48,7 @@ class StepSpec:
     name: str
     queue: str
     weight: float  # share of the lesson's progress bar
-    after: tuple[str, ...] = ()  # steps that must be finished (done or skipped) first, when the lesson has them
+    after: tuple[str, ...] = ()  # steps that must be finished (done, skipped or failed) first, when the lesson has them
     optional: bool = False  # a failure stays on its job and skips what comes after; the lesson still gets ready
     uses_original: bool = True  # False: the step works from other assets, so the original is not copied locally
 
