@@ -6,6 +6,7 @@ import csv
 import hashlib
 import logging
 import os
+import signal
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -77,20 +78,24 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from workers.embedded import start_worker, stop_worker
+    from workers.embedded import embedded_worker_groups, start_worker, stop_worker
 
     settings = get_settings()
     _setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
-    proc = None
+    procs = []
     if not no_worker:
-        proc = start_worker(queues=settings.worker_queues, concurrency=settings.worker_concurrency, beat=True,
-                            loglevel=settings.log_level, log_path=settings.data_dir / "logs" / "worker.log")
+        logs = settings.data_dir / "logs"
+        for index, (name, queues) in enumerate(embedded_worker_groups(settings.queue_list())):
+            # Beat (the sweep) runs once, in the first worker.
+            procs.append((name, start_worker(queues=",".join(queues), concurrency=settings.worker_concurrency,
+                                             beat=index == 0, loglevel=settings.log_level, name=name,
+                                             log_path=logs / f"{name}.log"), logs / f"{name}.log"))
     for key, value in settings.public_summary().items():
         console.print(f"  {key:9} {value}")
-    if proc is not None:
-        console.print(f"  worker    pid {proc.pid}, log {settings.data_dir / 'logs' / 'worker.log'}")
+    for name, proc, log_path in procs:
+        console.print(f"  {name:9} pid {proc.pid}, log {log_path}")
     console.print(f"\n[bold green]微课 Weike 已启动:[/] http://{host}:{port}/  (API 文档: http://{host}:{port}/docs)")
     if settings.upload_token:
         console.print("上传需要令牌（WEIKE_UPLOAD_TOKEN）：请求头 Authorization: Bearer <令牌>")
@@ -98,11 +103,20 @@ def serve(
         console.print("[yellow]上传未设令牌：上传是开放的，任何能访问此地址的人都可以上传"
                       "（设置 WEIKE_UPLOAD_TOKEN 可加口令）。[/]")
     console.print(f"  上传页面  http://{host}:{port}/upload   可续传上传接口 /api/v1/uploads/ (tus 1.0.0)")
+    # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; with the default handler that kills
+    # this process before the `finally` below could stop the workers. Turn it into an exception instead.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    except (SystemExit, KeyboardInterrupt):
+        pass
     finally:
-        if proc is not None:
+        for _, proc, _ in procs:
             stop_worker(proc)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @dataclass(frozen=True)

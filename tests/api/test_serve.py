@@ -1,0 +1,84 @@
+"""`weike serve` (what `make run` starts): API, a media worker with the sweep and a speech worker, no configuration."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.support.services import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_serve_runs_api_and_workers_and_processes_an_upload(tmp_path: Path, silent_video: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "WEIKE_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "200", "WEIKE_ASR_ENABLED": "false"}
+    env.pop("WEIKE_DATABASE_URL", None)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 90
+        health = None
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                if health.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        assert health is not None and health.status_code == 200, log.read_text(errors="replace")
+        output = log.read_text(errors="replace")
+        assert f"http://127.0.0.1:{port}/" in output and "worker-asr" in output, output
+        workers = [p for p in psutil.Process(proc.pid).children() if "celery" in " ".join(p.cmdline())]
+        assert len(workers) == 2, [p.cmdline() for p in workers]
+        assert sum("-B" in p.cmdline() for p in workers) == 1  # one sweep
+
+        with silent_video.open("rb") as fh:
+            created = httpx.post(f"{base}/api/v1/lessons", files={"file": ("无声.mp4", fh)}, timeout=30)
+        assert created.status_code == 201, created.text
+        lesson_id = created.json()["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            body = httpx.get(f"{base}/api/v1/lessons/{lesson_id}", timeout=5).json()
+            if body["status"] in ("ready", "failed"):
+                break
+            time.sleep(0.5)
+        assert body["status"] == "ready", body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    # Stopping serve stops its workers.
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+
+
+def test_workers_do_not_outlive_a_killed_serve(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "WEIKE_DATA_DIR": str(tmp_path / "var"), "WEIKE_ASR_ENABLED": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            workers = [p for p in psutil.Process(proc.pid).children() if "celery" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+    finally:
+        proc.kill()  # no chance to clean up: the terminal closed, or the OOM killer
+        proc.wait(timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
