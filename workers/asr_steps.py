@@ -58,6 +58,7 @@ from workers.caption_files import (
     open_captions_key,
     plain_rendition_key,
     publish_text_files,
+    text_file_key,
     write_text_files,
 )
 from workers.pipeline import LeaseLost, LessonInput, ProgressReporter, StepIO, StepOutcome
@@ -350,7 +351,24 @@ def captions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
         if row is not None:
             row.caption_version = caption.version
             session.add(row)
+    remove_superseded_files(ctx, lesson.lesson_id, caption.version, [r.label for r in state.renditions])
     return StepOutcome()
+
+
+def remove_superseded_files(ctx: Context, lesson_id: str, version: int, labels: Sequence[str]) -> None:
+    """Delete the files of caption versions older than the one before `version`.
+
+    Every edit makes a full copy of each rendition (with its subtitle track) and a new open-caption edition, so
+    keeping them all would grow a lesson's storage with every correction. The previous version's files stay:
+    someone may be streaming them right now. The catalog keeps every version's text; only files go.
+    """
+    for old in range(1, version - 1):
+        stale = [text_file_key(lesson_id, kind, old) for kind in (AssetKind.SUBTITLES_VTT, AssetKind.SUBTITLES_SRT,
+                                                                    AssetKind.TRANSCRIPT)]
+        stale += [muxed_rendition_key(lesson_id, label, old) for label in labels]
+        stale.append(open_captions_key(lesson_id, old))
+        for key in stale:
+            ctx.storage.delete(key)  # absent (already removed, or never made) is fine
 
 
 STEP_FUNCTIONS = {"transcribe": transcribe_step, "captions": captions_step}

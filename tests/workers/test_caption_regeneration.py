@@ -64,7 +64,19 @@ def test_versions_get_their_own_files_and_an_emptied_version_takes_the_subtitles
     assert emptied[("transcript", "")][0].endswith("/transcript-v2.json")
     stored = settings.data_dir / "store" / plain[0]
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == plain[1]
-    assert (settings.data_dir / "store" / first[("open_captions", "")][0]).is_file()  # old files are kept
+    assert (settings.data_dir / "store" / first[("open_captions", "")][0]).is_file()  # the previous files stay
     with unit_of_work(ctx.engine) as s:
         lesson = get_lesson(s, lesson_id)
         assert lesson is not None and lesson.caption_version == 2
+    # A third version: the previous one's files stay for whoever is streaming them, the first one's go.
+    save_edited_captions(ctx, lesson_id, author="王老师", segments=[{"start_s": 0.2, "end_s": 1.8, "text": "大家好。"}])
+    execute_step(ctx, lesson_id, "captions", CAPTION_FUNCTIONS["captions"])
+    third = _assets(ctx, lesson_id)
+    assert third[("rendition", "240p")][0].endswith("/240p-cc3.mp4")
+    store = settings.data_dir / "store"
+    assert (store / emptied[("transcript", "")][0]).is_file()
+    for kind in (("rendition", "240p"), ("open_captions", ""), ("subtitles_vtt", ""), ("transcript", "")):
+        assert not (store / first[kind][0]).exists(), kind
+    assert (store / plain[0]).is_file()  # the plain rendition is every version's source
+    with unit_of_work(ctx.engine) as s:
+        assert len(captions.list_versions(s, lesson_id)) == 3  # the text of every version is kept
