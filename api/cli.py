@@ -89,7 +89,8 @@ def serve(
         logs = settings.data_dir / "logs"
         for index, (name, queues) in enumerate(embedded_worker_groups(settings.queue_list())):
             # Beat (the sweep) runs once, in the first worker.
-            procs.append((name, start_worker(queues=",".join(queues), concurrency=settings.worker_concurrency,
+            concurrency = 1 if queues == ["asr"] else settings.worker_concurrency  # one Whisper model in memory
+            procs.append((name, start_worker(queues=",".join(queues), concurrency=concurrency,
                                              beat=index == 0, loglevel=settings.log_level, name=name,
                                              log_path=logs / f"{name}.log"), logs / f"{name}.log"))
     for key, value in settings.public_summary().items():
