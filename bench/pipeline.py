@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,7 @@ def peertube_style(src: Path, out: Path) -> float:
     return total
 
 
-def run_weike(src: Path, work: Path, label: str) -> list[Figure]:
+def run_weike(src: Path, work: Path, label: str, run_id: int = 0) -> list[Figure]:
     """Our pipeline in-process on the embedded defaults: upload, then every step with storage."""
     from catalog.lessons import LessonFields
     from catalog.migrate import upgrade
@@ -135,7 +136,7 @@ def run_weike(src: Path, work: Path, label: str) -> list[Figure]:
     from workers.steps import STEP_FUNCTIONS
     from workers.wiring import context_for
 
-    settings = Settings(data_dir=work / f"var-{label}", asr_enabled=False)  # the video pipeline alone
+    settings = Settings(data_dir=work / f"var-{label}-{run_id}", asr_enabled=False)  # the video pipeline alone
     settings.data_dir.mkdir(parents=True)
     upgrade(settings.database_url)
     ctx = context_for(settings)
@@ -254,6 +255,7 @@ def main() -> None:
     parser.add_argument("--skip-mediacms", action="store_true", help="skip the slow MediaCMS-style baseline")
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--upload-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for the compared figures")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit("ffmpeg is missing: run `make install`")
@@ -268,18 +270,41 @@ def main() -> None:
         make_fitting_clip(copy_only, args.seconds, "360x640")
         media_s = probe_duration(h264)
 
+        # The machine's speed drifts by 20% over minutes (a shared VM), so the three figures the targets compare
+        # are taken in rounds, interleaved, and their medians compared.
+        print(f"\nH.264 clip, {args.rounds} interleaved rounds (floor, PeerTube-style, Weike):", flush=True)
+        floors: list[float] = []
+        peertubes: list[float] = []
+        wholes: list[Figure] = []
+        results: dict[str, Figure] = {}
+        for round_no in range(args.rounds):
+            floors.append(decode_floor(h264))
+            peertubes.append(peertube_style(h264, work))
+            figures = run_weike(h264, work, "H.264", run_id=round_no)
+            wholes.append(figures[-1])
+            print(f"  round {round_no + 1}: floor {floors[-1]:5.1f} s, PeerTube-style {peertubes[-1]:5.1f} s, "
+                  f"Weike {figures[-1].seconds:5.1f} s", flush=True)
+            if round_no == 0:
+                results.update({fig.name: fig for fig in figures})
+        floor = Figure("decode-only floor (median)", statistics.median(floors), media_s)
+        peertube = Figure("PeerTube-style 720p + 360p (median)", statistics.median(peertubes), media_s)
+        median_whole = sorted(wholes, key=lambda f: f.seconds)[len(wholes) // 2]
         print("\nreferences (H.264 clip):", flush=True)
-        floor = Figure("decode-only floor", decode_floor(h264), media_s)
         print(floor.line(), flush=True)
-        peertube = Figure("PeerTube-style 720p + 360p", peertube_style(h264, work), media_s)
         print(peertube.line(), flush=True)
         mediacms = None
         if not args.skip_mediacms:
             mediacms = Figure("MediaCMS-style 240-1080p, medium", mediacms_style(h264, work), media_s)
             print(mediacms.line(), flush=True)
 
-        results: dict[str, Figure] = {}
-        cases = (("H.264", h264), ("HEVC", hevc), ("fits-720p (720p copied, 360p encoded)", fitting),
+        print("\nWeike pipeline, H.264 (steps from round 1):", flush=True)
+        for fig in list(results.values()):
+            if not fig.name.endswith("whole pipeline"):
+                print(fig.line(), flush=True)
+        results["H.264: whole pipeline"] = Figure("H.264: whole pipeline (median)", median_whole.seconds, media_s,
+                                                  median_whole.rss_mb)
+        print(results["H.264: whole pipeline"].line(), flush=True)
+        cases = (("HEVC", hevc), ("fits-720p (720p copied, 360p encoded)", fitting),
                  ("fits-360p (copy only)", copy_only))
         for label, src in cases:
             print(f"\nWeike pipeline, {label}:", flush=True)
