@@ -28,6 +28,8 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/asr.py
+	$(BIN)/python bench/upload.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
