@@ -63,7 +63,7 @@ class FolderStore:
             with local_write_errors(f"publishing {key}"):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(key=key, size_bytes=size, sha256=sha256)
@@ -86,7 +86,7 @@ class FolderStore:
                 except FileExistsError:
                     created = False
                 if created:
-                    _fsync_dir(target.parent)
+                    fsync_dir(target.parent)
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(key=key, size_bytes=size, sha256=sha256), created
@@ -148,7 +148,7 @@ class FolderStore:
         return removed
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a rename or link in `path` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:

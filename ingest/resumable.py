@@ -26,7 +26,7 @@ from typing import Protocol
 
 from ingest import keys
 from ingest.errors import ChecksumMismatch, IngestError, ObjectMissing, UploadTooLarge
-from ingest.folder_store import FILE_MODE, FolderStore
+from ingest.folder_store import FILE_MODE, FolderStore, fsync_dir
 from ingest.resumable_hash import ResumableSha256, load_sha256, new_sha256
 from ingest.sources import CHUNK_SIZE, local_write_errors
 from ingest.storage import Storage, StoredObject
@@ -247,7 +247,7 @@ class FolderResumable:
                 os.link(self._path(upload_id), target)  # the staging inode becomes the original: no copy
             except FileExistsError:
                 return obj, False
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         return obj, True
 
     def discard(self, upload_id: str, progress: Progress | None = None) -> None:
@@ -280,10 +280,3 @@ def _read_file(path: Path) -> Iterable[bytes]:
         while chunk := fh.read(CHUNK_SIZE):
             yield chunk
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

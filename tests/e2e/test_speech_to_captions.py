@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.lessons import assets_of, fetch, upload
 from tests.support.media import streams_of, top_level_atoms
 from tests.support.speech import MANDARIN_LESSON, character_error_rate, make_video_with_speech
 from transcode.asr_text import to_simplified
@@ -43,10 +43,7 @@ def stack_settings(request: pytest.FixtureRequest, tmp_path: Path, whisper_model
 
 
 def _upload(client: TestClient, path: Path, **form: str) -> str:
-    with path.open("rb") as fh:
-        r = client.post("/api/v1/lessons", files={"file": (path.name, fh, "application/octet-stream")}, data=form)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
+    return str(upload(client, path, **form)["id"])
 
 
 def _wait(client: TestClient, worker: Any, lesson_id: str, done: Any, timeout_s: float = 480) -> dict[str, Any]:
@@ -62,17 +59,6 @@ def _wait(client: TestClient, worker: Any, lesson_id: str, done: Any, timeout_s:
 def _finished(body: dict[str, Any]) -> bool:
     captions = body.get("captions") or {}
     return body["status"] == "failed" or (body["status"] == "ready" and captions.get("state") != "processing")
-
-
-def _fetch(client: TestClient, url: str, dest: Path) -> Path:
-    r = client.get(url, follow_redirects=False)
-    data = httpx.get(r.headers["location"]).content if r.status_code == 307 else r.content
-    dest.write_bytes(data)
-    return dest
-
-
-def _assets(lesson: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [a for a in lesson["assets"] if a["kind"] == kind]
 
 
 def _readable(cues: list[Cue]) -> None:
@@ -100,7 +86,7 @@ def _diff(a: bytes, b: bytes) -> float:
 
 
 def _embedded_subtitles(client: TestClient, rendition: dict[str, Any], tmp: Path) -> list[Cue]:
-    mp4 = _fetch(client, rendition["url"], tmp / f"{rendition['label']}-{rendition['sha256'][:8]}.mp4")
+    mp4 = fetch(client, rendition["url"], tmp / f"{rendition['label']}-{rendition['sha256'][:8]}.mp4")
     subs = streams_of(mp4, "subtitle")
     assert [(s["codec_name"], s["tags"]["language"]) for s in subs] == [("mov_text", "chi")], subs
     assert top_level_atoms(mp4).index("moov") < top_level_atoms(mp4).index("mdat")
@@ -131,24 +117,24 @@ def test_spoken_lesson_gets_chinese_captions_and_an_edit_remakes_them(
     assert to_simplified(text) == text
     assert all(0 <= s["confidence"] <= 1 for s in transcript["segments"])
 
-    vtt = _fetch(client, _assets(lesson, "subtitles_vtt")[0]["url"], tmp_path / "v1.vtt").read_text("utf-8")
-    srt = _fetch(client, _assets(lesson, "subtitles_srt")[0]["url"], tmp_path / "v1.srt").read_text("utf-8")
+    vtt = fetch(client, assets_of(lesson, "subtitles_vtt")[0]["url"], tmp_path / "v1.vtt").read_text("utf-8")
+    srt = fetch(client, assets_of(lesson, "subtitles_srt")[0]["url"], tmp_path / "v1.srt").read_text("utf-8")
     assert vtt.startswith("WEBVTT")
     vtt_cues, srt_cues = parse_cues(vtt), parse_cues(srt)
     _readable(vtt_cues)
     assert [c.lines for c in srt_cues] == [c.lines for c in vtt_cues]
-    document = json.loads(_fetch(client, _assets(lesson, "transcript")[0]["url"], tmp_path / "v1.json").read_text())
+    document = json.loads(fetch(client, assets_of(lesson, "transcript")[0]["url"], tmp_path / "v1.json").read_text())
     assert [s["text"] for s in document["segments"]] == [s["text"] for s in transcript["segments"]]
 
-    renditions = _assets(lesson, "rendition")
+    renditions = assets_of(lesson, "rendition")
     assert renditions
     for rendition in renditions:
         assert [c.lines for c in _embedded_subtitles(client, rendition, tmp_path)] == [c.lines for c in vtt_cues]
     largest = max(renditions, key=lambda a: a["width"] * a["height"])
-    burned = _assets(lesson, "open_captions")[0]
+    burned = assets_of(lesson, "open_captions")[0]
     assert (burned["width"], burned["height"]) == (largest["width"], largest["height"])
-    plain = _fetch(client, largest["url"], tmp_path / "plain.mp4")
-    open_mp4 = _fetch(client, burned["url"], tmp_path / "open.mp4")
+    plain = fetch(client, largest["url"], tmp_path / "plain.mp4")
+    open_mp4 = fetch(client, burned["url"], tmp_path / "open.mp4")
     at = (vtt_cues[0].start_s + vtt_cues[0].end_s) / 2
     bottom, top = (_diff(_gray_band(open_mp4, at, top=t), _gray_band(plain, at, top=t)) for t in (False, True))
     assert bottom > 8 and bottom > 3 * top, (bottom, top)
@@ -177,10 +163,10 @@ def test_spoken_lesson_gets_chinese_captions_and_an_edit_remakes_them(
             assert after[key]["sha256"] != before[key]["sha256"], key
         else:
             assert after[key]["sha256"] == before[key]["sha256"], key
-    new_vtt = parse_cues(_fetch(client, after[("subtitles_vtt", None)]["url"], tmp_path / "v2.vtt").read_text("utf-8"))
+    new_vtt = parse_cues(fetch(client, after[("subtitles_vtt", None)]["url"], tmp_path / "v2.vtt").read_text("utf-8"))
     _readable(new_vtt)
     assert "长方形有四条边" in "".join("".join(c.lines) for c in new_vtt)
-    for rendition in _assets(edited, "rendition"):
+    for rendition in assets_of(edited, "rendition"):
         assert [c.lines for c in _embedded_subtitles(client, rendition, tmp_path)] == [c.lines for c in new_vtt]
     history = client.get(f"/api/v1/lessons/{video_id}/captions/versions").json()
     assert [(v["version"], v["source"], v["author"], v["published"]) for v in history["versions"]] == [

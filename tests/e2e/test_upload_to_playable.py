@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.lessons import fetch, upload, wait_finished
 from tests.support.media import ffprobe_json, streams_of, top_level_atoms
 
 pytestmark = pytest.mark.e2e
-
-
-def _upload(client: TestClient, path: Path, **form: str) -> dict[str, Any]:
-    with path.open("rb") as fh:
-        r = client.post("/api/v1/lessons", files={"file": (path.name, fh, "application/octet-stream")}, data=form)
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def _wait(client: TestClient, ids: list[str], worker: Any, timeout_s: float = 240) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    done: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline and len(done) < len(ids):
-        for lesson_id in ids:
-            body = client.get(f"/api/v1/lessons/{lesson_id}").json()
-            if body["status"] in ("ready", "failed"):
-                done[lesson_id] = body
-        time.sleep(0.5)
-    assert len(done) == len(ids), f"not finished: {set(ids) - set(done)}\n{worker.log_tail()}"
-    return done
-
-
-def _fetch(client: TestClient, url: str, dest: Path) -> Path:
-    r = client.get(url, follow_redirects=False)
-    data = httpx.get(r.headers["location"]).content if r.status_code == 307 else r.content
-    dest.write_bytes(data)
-    return dest
 
 
 def test_phone_clip_voice_note_and_bad_file(client: TestClient, worker: Any, tmp_path: Path,
@@ -50,11 +22,11 @@ def test_phone_clip_voice_note_and_bad_file(client: TestClient, worker: Any, tmp
     assert health.status_code == 200 and health.json()["workers"]
     bad = tmp_path / "notes.mp4"
     bad.write_text("这不是视频文件，只是一段文字。\n" * 20, encoding="utf-8")
-    phone = _upload(client, rotated_portrait_clip, title="田间地头讲党课", speaker="李书记", branch="东风村党支部")
-    voice = _upload(client, amr_voice_note, title="方言党课", language="other")
-    mute = _upload(client, silent_video)
-    text = _upload(client, bad)
-    results = _wait(client, [phone["id"], voice["id"], mute["id"], text["id"]], worker)
+    phone = upload(client, rotated_portrait_clip, title="田间地头讲党课", speaker="李书记", branch="东风村党支部")
+    voice = upload(client, amr_voice_note, title="方言党课", language="other")
+    mute = upload(client, silent_video)
+    text = upload(client, bad)
+    results = wait_finished(client, [phone["id"], voice["id"], mute["id"], text["id"]], worker)
 
     lesson = results[phone["id"]]
     assert lesson["status"] == "ready" and lesson["progress"] == 100, lesson
@@ -64,7 +36,7 @@ def test_phone_clip_voice_note_and_bad_file(client: TestClient, worker: Any, tmp
     assert [a["label"] for a in lesson["assets"] if a["kind"] == "rendition"] == ["360p"]
     for asset in lesson["assets"]:
         if asset["kind"] == "rendition":
-            mp4 = _fetch(client, asset["url"], tmp_path / f"{asset['label']}.mp4")
+            mp4 = fetch(client, asset["url"], tmp_path / f"{asset['label']}.mp4")
             video = streams_of(mp4, "video")[0]
             assert video["codec_name"] == "h264"
             assert int(video["height"]) > int(video["width"])  # portrait stays upright
@@ -72,7 +44,7 @@ def test_phone_clip_voice_note_and_bad_file(client: TestClient, worker: Any, tmp
             duration = float(ffprobe_json(mp4)["format"]["duration"])
             assert abs(duration - lesson["duration_s"]) < 0.1
         if asset["kind"] == "original":
-            original = _fetch(client, asset["url"], tmp_path / "original")
+            original = fetch(client, asset["url"], tmp_path / "original")
             assert hashlib.sha256(original.read_bytes()).hexdigest() == hashlib.sha256(
                 rotated_portrait_clip.read_bytes()).hexdigest()
 
