@@ -102,14 +102,14 @@ def test_the_reconciler_adopts_an_upload_whose_finishing_request_died(tus_client
     assert lesson["title"] == "半路断了" and lesson["sha256"] == sha256(data)
 
 
+@pytest.mark.parametrize("tus_settings", ["services"], indirect=True)  # multipart uploads exist only on S3
 def test_expiry_also_removes_multipart_uploads_nobody_owns(tus_client: TestClient, tus_settings: Any) -> None:
     from ingest import keys
     from ingest.s3_store import S3Store
     from workers.uploads import expire_uploads
 
     store = context(tus_settings).storage
-    if not isinstance(store, S3Store):
-        pytest.skip("multipart uploads exist only on S3")
+    assert isinstance(store, S3Store)
 
     def incomplete() -> set[tuple[str, str]]:
         listed = store._client._list_multipart_uploads(store.bucket, prefix="uploads/")
