@@ -34,7 +34,8 @@ FONT_DIRS = (
     Path("/usr/local/share/fonts"),
 )
 _FONT_FILES = ("NotoSansCJK*.ttc", "NotoSansCJK*.otf", "NotoSansSC*.otf")
-FONT_HEIGHT_SHARE = 0.065  # of the picture height
+FONT_HEIGHT_SHARE = 0.05  # a character's height (one em), of the picture height: large, for elderly viewers
+ASS_SIZE_PER_EM = 1.448  # Noto Sans CJK: (ascender 1160 + descender 288) / 1000 units per em
 MIN_FONT_PX = 16
 MAX_LINE_CHARS = 16  # captions.CaptionRules.max_line_width: a full line must fit across the picture
 DURATION_TOLERANCE_S = 0.5
@@ -66,14 +67,19 @@ class OpenCaptionsOutput:
 
 
 def caption_style(width: int, height: int, *, font_name: str = CJK_FONT_NAME) -> CaptionStyle:
-    """Large but never wider than the picture: a 16-character line fills at most 90% of the width."""
-    font_px = max(MIN_FONT_PX, round(height * FONT_HEIGHT_SHARE))
-    font_px = max(8, min(font_px, int(width * 0.9 / MAX_LINE_CHARS)))
+    """Large but never wider than the picture: a 16-character line fills at most 90% of the width.
+
+    Sizes are decided per character (one em, the width of a Chinese character); libass sizes a font by its
+    ascender plus descender, which for Noto Sans CJK is 1.448 em, so the ASS font size is the em times that.
+    """
+    em_px = max(MIN_FONT_PX, round(height * FONT_HEIGHT_SHARE))
+    em_px = max(8, min(em_px, int(width * 0.9 / MAX_LINE_CHARS)))
+    font_px = round(em_px * ASS_SIZE_PER_EM)
     return CaptionStyle(
         font_name=font_name,
         font_px=font_px,
-        outline_px=max(1.5, round(font_px * 0.08, 1)),
-        shadow_px=max(0.5, round(font_px * 0.03, 1)),
+        outline_px=max(1.5, round(em_px * 0.08, 1)),
+        shadow_px=max(0.5, round(em_px * 0.03, 1)),
         margin_v_px=max(4, round(height * 0.05)),
         margin_h_px=max(4, round(width * 0.03)),
     )

@@ -93,12 +93,39 @@ def test_open_captions_differ_from_the_plain_picture_only_in_the_caption_area(cl
     assert after < 3, after  # no cue on screen after 3.4 s
 
 
-def test_caption_style_is_large_but_a_full_line_fits_across() -> None:
-    landscape, portrait, tiny = caption_style(1280, 720), caption_style(720, 1280), caption_style(320, 180)
-    assert landscape.font_px >= 44
-    assert 16 * portrait.font_px <= 0.9 * 720
-    assert 16 * tiny.font_px <= 320 and tiny.font_px >= 16
-    assert landscape.outline_px >= 3
+def _drawn_text_box(path: Path, *, width: int, height: int, at_s: float) -> tuple[int, int]:
+    """Width and height (px) of the white caption text in a frame over a black picture."""
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at_s), "-i", str(path), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    assert len(raw) == width * height
+    lit = [(x, y) for y in range(height) for x in range(0, width) if raw[y * width + x] > 200]
+    assert lit, "no caption drawn"
+    xs, ys = [x for x, _ in lit], [y for _, y in lit]
+    return max(xs) - min(xs), max(ys) - min(ys)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (720, 1280)])
+def test_a_full_caption_line_is_large_and_fits_across(width: int, height: int, tmp_path: Path) -> None:
+    """Measured on the burned picture, as viewers see it: libass sizes fonts differently from what one expects."""
+    black = tmp_path / "black.mp4"
+    run_tool("ffmpeg", "-f", "lavfi", "-i", f"color=black:s={width}x{height}:r=25:d=2", "-f", "lavfi", "-i",
+             "anullsrc=d=2", "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", black)  # fmt: skip
+    line = "乡亲们好今天我们讲讲水稻育秧要点"  # 16 characters: the longest line captions.build_cues makes
+    out = burn_captions(black, [Cue(0.2, 1.8, (line,))], tmp_path / "oc.mp4", limits=MediaLimits(),
+                        preset="ultrafast")
+    text_w, text_h = _drawn_text_box(out.path, width=width, height=height, at_s=1.0)
+    assert text_w <= 0.92 * width, (text_w, width)  # never cut off at the sides
+    char_px = text_w / 16
+    if width > height:
+        assert char_px >= 0.045 * height, char_px  # large: about 5% of the picture's height a character
+    else:
+        assert text_w >= 0.75 * width, (text_w, width)  # portrait: as large as the width allows
+    assert text_h >= 0.8 * char_px  # one line, Chinese characters about as tall as wide
+
+
+def test_caption_style_keeps_a_small_picture_readable() -> None:
+    tiny = caption_style(320, 180)
+    assert tiny.font_px >= 16 and tiny.outline_px >= 1.5
 
 
 def test_cue_text_cannot_inject_ass_override_tags() -> None:
