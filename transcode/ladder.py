@@ -31,6 +31,8 @@ MAX_FPS = 30.0
 CRF = 23
 COPYABLE_PROFILES = frozenset({"constrained baseline", "baseline", "main", "high"})
 COPYABLE_AUDIO = frozenset({"aac"})
+# An encoded rung copies the source's AAC-LC sound when its bit rate is at most this much over the rung's own.
+AUDIO_COPY_HEADROOM = 1.4
 # An output shorter than its source by more than this is a truncated source.
 TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_TOLERANCE_RATIO = 0.02
@@ -66,6 +68,20 @@ def max_video_kbps(short_side: int) -> int:
 
 def audio_kbps(short_side: int) -> int:
     return 128 if short_side >= 720 else 96
+
+
+def audio_copyable(audio: AudioInfo, video: VideoInfo, short_side: int) -> bool:
+    """Whether an encoded rung can keep the source's sound as it is: AAC-LC stereo or mono at a web sample rate and
+    a bit rate near the rung's, on a constant-rate video (variable-rate phone video may have gaps in its sound, which
+    only resampling closes). Saves an AAC encode per rung, and a generation of audio loss."""
+    return (
+        audio.codec in COPYABLE_AUDIO
+        and (audio.profile or "").upper() == "LC"
+        and audio.channels <= 2
+        and audio.sample_rate in (44100, 48000)
+        and 0 < (audio.bit_rate or 0) <= audio_kbps(short_side) * 1000 * AUDIO_COPY_HEADROOM
+        and not video.is_vfr
+    )
 
 
 def plan_ladder(probe: ProbeResult, *, rungs: Sequence[int] = (720, 360)) -> list[RenditionSpec]:
@@ -199,10 +215,18 @@ def _encoded_outputs(
         # Variable or too high a frame rate: made constant here (the output's -r and cfr mode then agree). A
         # constant-rate source skips the filter, which costs half a second per minute of 1080x1920 video.
         frames = frames.filter("fps", fps=str(rate))
-    sound = None
-    if audio is not None:
+    copied = {
+        spec.label
+        for spec, _ in encoded
+        if audio is not None and audio_copyable(audio, video, min(spec.width, spec.height))
+    }
+    resampled = [spec.label for spec, _ in encoded if audio is not None and spec.label not in copied]
+    sound_for: dict[str, Any] = {}
+    if audio is not None and resampled:
         sound = inp[str(audio.index)].filter("aresample", **{"async": 1, "first_pts": 0})
-    audio_branches = sound.filter_multi_output("asplit", len(encoded)) if sound and len(encoded) > 1 else None
+        branches = sound.filter_multi_output("asplit", len(resampled)) if len(resampled) > 1 else None
+        for i, label in enumerate(resampled):
+            sound_for[label] = branches[i] if branches is not None else sound
     outputs = []
     larger = frames  # each rung is scaled from the one above it
     for i, (spec, path) in enumerate(encoded):
@@ -226,8 +250,11 @@ def _encoded_outputs(
             **_container_options(),
         }
         streams = [scaled]
-        if audio is not None and sound is not None:
-            streams.append(audio_branches[i] if audio_branches is not None else sound)
+        if audio is not None and spec.label in copied:
+            streams.append(inp[str(audio.index)])
+            options["c:a"] = "copy"
+        elif audio is not None:
+            streams.append(sound_for[spec.label])
             options.update(
                 {
                     "c:a": "aac",

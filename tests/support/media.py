@@ -80,8 +80,8 @@ def gray_thumbnail(path: Path, *, at_s: float = 0.0, width: int = 8, height: int
     return proc.stdout
 
 
-def video_packets_md5(path: Path) -> str:
-    """MD5 of the video stream's packets: equal for a stream copy."""
+def video_packets_md5(path: Path, stream: str = "v") -> str:
+    """MD5 of the first video (or, with stream="a", audio) stream's packets: equal for a stream copy."""
     cmd = [
         "ffmpeg",
         "-nostdin",
@@ -90,7 +90,7 @@ def video_packets_md5(path: Path) -> str:
         "-i",
         str(path),
         "-map",
-        "0:v:0",
+        f"0:{stream}:0",
         "-c",
         "copy",
         "-f",

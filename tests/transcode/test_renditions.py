@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import gray_thumbnail, streams_of, top_level_atoms, video_packets_md5
+from tests.support.media import gray_thumbnail, run_tool, streams_of, top_level_atoms, video_packets_md5
 from transcode.audio_edition import measure_loudness
 from transcode.errors import CorruptMedia
-from transcode.ladder import RenditionOutput, encode_ladder, plan_ladder
+from transcode.ladder import RenditionOutput, audio_copyable, encode_ladder, plan_ladder
 from transcode.limits import MediaLimits
 from transcode.probe import AudioInfo, ProbeResult, VideoInfo, probe_media
 
@@ -141,6 +141,30 @@ def test_copy_and_encode_share_one_run(tmp_path: Path, fitting_360p_clip: Path) 
     assert [(s.label, s.copy) for s in specs] == [("360p", True), ("240p", False)]
     outputs = encode_ladder(fitting_360p_clip, probe, specs, tmp_path, limits=LIMITS)
     assert [(o.width, o.height) for o in outputs] == [(640, 360), (426, 240)]
+
+
+def test_encoded_rungs_keep_fitting_aac_sound_as_it_is(landscape_720p_clip: Path, tmp_path: Path) -> None:
+    probe, outputs = _encode(landscape_720p_clip, tmp_path)
+    assert probe.audio is not None and probe.audio.bit_rate and probe.audio.bit_rate <= 134_000
+    assert [o.spec.label for o in outputs] == ["720p", "360p"]
+    source_sound = video_packets_md5(landscape_720p_clip, "a")
+    assert [video_packets_md5(o.path, "a") for o in outputs] == [source_sound, source_sound]
+
+
+def test_loud_or_variable_rate_sound_is_encoded_to_the_rung_bit_rate(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "phone 256k.mp4"
+    src.parent.mkdir()
+    run_tool("ffmpeg", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=2", "-f", "lavfi",
+             "-i", "sine=d=2:sample_rate=48000", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "256k", src)  # fmt: skip
+    probe, outputs = _encode(src, tmp_path / "out")
+    assert probe.audio is not None and probe.audio.bit_rate and probe.audio.bit_rate > 180_000
+    for out in outputs:
+        assert video_packets_md5(out.path, "a") != video_packets_md5(src, "a")
+        (audio,) = streams_of(out.path, "audio")
+        assert audio["codec_name"] == "aac" and int(audio["bit_rate"]) <= 140_000
+    assert not audio_copyable(replace(probe.audio, bit_rate=96_000), replace(probe.video, is_vfr=True), 360)
+    assert audio_copyable(replace(probe.audio, bit_rate=96_000), probe.video, 360)
 
 
 def test_video_without_sound_gives_renditions_without_audio(silent_video: Path, tmp_path: Path) -> None:
