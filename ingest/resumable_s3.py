@@ -278,8 +278,8 @@ class S3Resumable:
             raise translate(exc, f"aborting multipart upload of {key}") from exc
 
     def leftovers(self, older_than_s: float) -> list[Leftover]:
-        """Incomplete multipart uploads under uploads/ started before the cut-off, and uploads whose local
-        buffers were not touched since (one entry each)."""
+        """Incomplete multipart uploads under uploads/ started before the cut-off, and uploads whose finished
+        staging object or local buffers were not touched since (one entry each)."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
         found: list[Leftover] = []
         with s3_errors("listing incomplete multipart uploads"):
@@ -292,6 +292,18 @@ class S3Resumable:
             if _valid_id(upload_id) and item.upload_id and (initiated is None or initiated < cutoff):
                 found.append(Leftover(upload_id=upload_id, multipart_upload_id=item.upload_id))
         seen: set[str] = set()
+        # Finished staging objects: a completed multipart upload whose clean-up failed after the upload had
+        # become an original (or had failed its check). A live upload completing right now is skipped by the caller.
+        with s3_errors("listing staged upload objects"):
+            for obj in self.client.list_objects(self.bucket, prefix="uploads/"):
+                upload_id = (obj.object_name or "").removeprefix("uploads/")
+                modified = obj.last_modified
+                if modified is not None and modified.tzinfo is None:
+                    modified = modified.replace(tzinfo=UTC)
+                if (not obj.is_dir and _valid_id(upload_id) and upload_id not in seen
+                        and modified is not None and modified < cutoff):
+                    seen.add(upload_id)
+                    found.append(Leftover(upload_id=upload_id))
         file_cutoff = time.time() - older_than_s
         if self.buffer_dir.is_dir():
             for entry in os.scandir(self.buffer_dir):
@@ -302,11 +314,13 @@ class S3Resumable:
         return found
 
     def remove_leftover(self, leftover: Leftover) -> None:
-        """A multipart leftover: abort that multipart upload only. A buffer leftover: drop the local buffers."""
+        """A multipart leftover: abort that multipart upload only. Otherwise: drop the local buffers and the
+        finished staging object, if any."""
         if leftover.multipart_upload_id:
             self._abort(keys.upload_staging(leftover.upload_id), leftover.multipart_upload_id)
         else:
             self._drop_buffers(leftover.upload_id)
+            self.store.delete(keys.upload_staging(leftover.upload_id))
 
 
 def _valid_id(upload_id: str) -> bool:

@@ -135,6 +135,35 @@ def test_expiry_also_removes_multipart_uploads_nobody_owns(tus_client: TestClien
     assert stored_original(tus_settings, sha256(data)) == data
 
 
+@pytest.mark.parametrize("tus_settings", ["services"], indirect=True)  # a finished staging object exists only on S3
+def test_expiry_removes_finished_staging_objects_of_uploads_no_longer_live(tus_client: TestClient,
+                                                                          tus_settings: Any) -> None:
+    from ingest import keys
+    from ingest.s3_store import S3Store
+    from workers.uploads import expire_uploads
+
+    store = context(tus_settings).storage
+    assert isinstance(store, S3Store)
+    data = random.Random(17).randbytes(6 << 20)
+    # An upload that became a lesson, but whose staging object survived (its clean-up failed: S3 was down).
+    done = create(tus_client, len(data))
+    assert patch(tus_client, done, 0, data).headers["Weike-Lesson-Id"]
+    done_key = keys.upload_staging(upload_id_of(done))
+    store.put(done_key, io.BytesIO(data))
+    orphan_key = keys.upload_staging("e" * 32)  # no upload row at all
+    store.put(orphan_key, io.BytesIO(b"orphan"))
+    live = create(tus_client, len(data))
+    assert patch(tus_client, live, 0, data[:5 << 20]).status_code == 204
+    time.sleep(1.1)  # S3 records modification times to the second
+    impatient = context(tus_settings).__class__(
+        settings=tus_settings.model_copy(update={"upload_lock_s": 0.0}), engine=context(tus_settings).engine,
+        storage=store)
+    assert expire_uploads(impatient) == 0
+    assert store.stat(done_key) is None and store.stat(orphan_key) is None
+    assert stored_original(tus_settings, sha256(data)) == data  # the original itself is untouched
+    assert patch(tus_client, live, 5 << 20, data[5 << 20:]).headers["Weike-Lesson-Id"]  # the live one goes on
+
+
 def test_beat_runs_the_upload_tasks_on_the_maintenance_queue(tus_settings: Any) -> None:
     from workers.app import app, celery_config
 
