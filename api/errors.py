@@ -67,7 +67,7 @@ HTTP_MESSAGES: dict[int, tuple[str, str]] = {
 FIELD_NAMES = {"file": "文件", "title": "标题", "branch": "支部", "category": "分类", "speaker": "主讲人",
                "recorded_on": "录制日期", "language": "语言", "limit": "每页条数", "offset": "起始位置",
                "author": "修改人", "note": "修改说明", "segments": "字幕", "start_s": "开始时间", "end_s": "结束时间",
-               "text": "字幕文字", "base_version": "字幕版本", "version": "字幕版本"}
+               "text": "字幕文字", "base_version": "字幕版本", "version": "字幕版本", "q": "搜索词"}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from api.schemas import (
 )
 from catalog import captions as catalog_captions
 from catalog.assets import list_assets
+from catalog.captions import SearchTerm, search_terms
 from catalog.jobs import list_jobs
 from catalog.models import Asset, AssetKind, Category, Job, JobState, Lesson, Organisation
+from transcode.asr_text import to_simplified
 
 
 def asset_url(asset: Asset) -> str:
@@ -101,3 +103,9 @@ def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
         language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
         created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
     )
+
+
+def query_terms(q: str | None) -> list[SearchTerm]:
+    """A search box's words: each must match, as typed or in Simplified Chinese (captions are kept Simplified, and
+    a user of a Traditional-Chinese keyboard types 稻穀 for 稻谷)."""
+    return search_terms((q or "").strip(), variant=to_simplified)

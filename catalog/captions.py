@@ -10,11 +10,11 @@ differ while a correction is being processed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from catalog.models import CaptionSource, CaptionVersion, Lesson, TranscriptSegment
@@ -158,21 +158,46 @@ def contains_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def published_segments_matching(text: str) -> Any:
-    """A statement selecting (lesson, segment) pairs of published captions whose text contains `text`."""
-    return (
+MAX_SEARCH_TERMS = 8
+
+
+@dataclass(frozen=True)
+class SearchTerm:
+    """One word of a search, with the spellings that count as it (say, its Traditional and Simplified forms)."""
+
+    spellings: tuple[str, ...]
+
+    def matches(self, column: Any) -> Any:
+        return or_(*(col(column).like(contains_pattern(spelling), escape="\\") for spelling in self.spellings))
+
+
+def search_terms(text: str, *, variant: Callable[[str], str] | None = None) -> list[SearchTerm]:
+    """The words of a search box, split at spaces (full-width ones too); each may also match `variant(word)`."""
+    terms = []
+    for word in dict.fromkeys(text.split()):
+        other = variant(word) if variant is not None else word
+        terms.append(SearchTerm(tuple(dict.fromkeys((word, other)))))
+    return terms[:MAX_SEARCH_TERMS]
+
+
+def published_segments_matching(terms: Sequence[SearchTerm]) -> Any:
+    """A statement selecting (lesson, segment) pairs of published captions whose text holds every term."""
+    stmt = (
         select(Lesson, TranscriptSegment)
         .join(CaptionVersion, col(CaptionVersion.lesson_id) == col(Lesson.id))
         .join(TranscriptSegment, col(TranscriptSegment.caption_version_id) == col(CaptionVersion.id))
         .where(col(CaptionVersion.version) == col(Lesson.caption_version))
-        .where(col(TranscriptSegment.text).like(contains_pattern(text), escape="\\"))
     )
+    for term in terms:
+        stmt = stmt.where(term.matches(TranscriptSegment.text))
+    return stmt
 
 
-def search_transcripts(session: Session, *, text: str, offset: int = 0, limit: int = 50
+def search_transcripts(session: Session, *, terms: Sequence[SearchTerm], offset: int = 0, limit: int = 50
                        ) -> tuple[list[TranscriptHit], int]:
-    """Where the published captions say `text`: lesson and time of every matching segment, newest lessons first."""
-    stmt = published_segments_matching(text)
+    """Where the published captions say every term in one segment: lesson and time of each such segment, newest
+    lessons first."""
+    stmt = published_segments_matching(terms)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(
         stmt.order_by(col(Lesson.created_at).desc(), col(Lesson.id), col(TranscriptSegment.position))

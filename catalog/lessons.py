@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from catalog.captions import contains_pattern, published_segments_matching
+from catalog.captions import SearchTerm, published_segments_matching
 from catalog.errors import InvalidMetadata, UnknownCategory
 from catalog.models import Language, Lesson, LessonStatus, utcnow
 from catalog.organisations import branch_for_name, find_category
@@ -81,19 +82,16 @@ def list_lessons(
     branch_id: int | None = None,
     status: str | None = None,
     language: str | None = None,
-    text: str | None = None,
+    terms: Sequence[SearchTerm] = (),
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Lesson], int]:
-    """A page of lessons, newest first, and the total matching count. `text`: in the title, the speaker or what
-    the published captions say."""
+    """A page of lessons, newest first, and the total matching count. `terms`: each one in the title, the speaker
+    or what the published captions say (anywhere in them)."""
     stmt = select(Lesson)
-    if text:
-        spoken = published_segments_matching(text).with_only_columns(col(Lesson.id))
-        pattern = contains_pattern(text)
-        stmt = stmt.where(or_(col(Lesson.title).like(pattern, escape="\\"),
-                              col(Lesson.speaker).like(pattern, escape="\\"),
-                              col(Lesson.id).in_(spoken)))
+    for term in terms:
+        spoken = published_segments_matching([term]).with_only_columns(col(Lesson.id))
+        stmt = stmt.where(or_(term.matches(Lesson.title), term.matches(Lesson.speaker), col(Lesson.id).in_(spoken)))
     if category_id is not None:
         stmt = stmt.where(Lesson.category_id == category_id)
     if branch_id is not None:

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session
 
 from api.deps import ContextDep, SessionDep
+from api.errors import ApiError
+from api.presenters import query_terms
 from api.schemas import (
     CaptionEditCreate,
     CaptionHistoryPublic,
@@ -99,6 +101,9 @@ def search_transcripts(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TranscriptSearchPage:
     """Where lessons say something: every matching caption segment of the published captions, with its time."""
-    hits, total = catalog_captions.search_transcripts(session, text=q.strip(), offset=offset, limit=limit)
+    terms = query_terms(q)
+    if not terms:
+        raise ApiError(422, "invalid_request", "请输入要搜索的词", "blank search")
+    hits, total = catalog_captions.search_transcripts(session, terms=terms, offset=offset, limit=limit)
     return TranscriptSearchPage(items=[TranscriptHitPublic(**vars(hit)) for hit in hits], total=total,
                                 offset=offset, limit=limit)

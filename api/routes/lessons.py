@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.responses import Response as StarletteResponse
 
 from api.deps import ContextDep, SessionDep, SettingsDep, StorageDep
-from api.presenters import lesson_public, lesson_summary
+from api.presenters import lesson_public, lesson_summary, query_terms
 from api.schemas import ErrorPublic, LanguageCode, LessonPage, LessonPublic
 from catalog.assets import get_asset
 from catalog.errors import AssetNotFound, LessonNotFound, UnknownCategory
@@ -72,7 +72,7 @@ def browse_lessons(
                 raise UnknownCategory(f"category {category!r}")
         category_id = found.id
     items, total = list_lessons(session, category_id=category_id, branch_id=branch_id, status=status,
-                                language=language, text=(q or "").strip() or None, offset=offset, limit=limit)
+                                language=language, terms=query_terms(q), offset=offset, limit=limit)
     return LessonPage(items=[lesson_summary(session, lesson) for lesson in items], total=total, offset=offset,
                       limit=limit)
 

@@ -61,6 +61,34 @@ def test_search_finds_what_published_captions_say_with_times(client: TestClient,
     # LIKE wildcards are literal: "%" finds nothing rather than everything.
     assert client.get("/api/v1/transcripts/search", params={"q": "%"}).json()["total"] == 0
     assert client.get("/api/v1/transcripts/search", params={"q": ""}).status_code == 422
+    blank = client.get("/api/v1/transcripts/search", params={"q": " \u3000 "})
+    assert (blank.status_code, blank.json()["code"], blank.json()["message"]) == (422, "invalid_request", "请输入要搜索的词")
+
+
+def test_search_words_must_all_match_and_traditional_spelling_finds_simplified(client: TestClient,
+                                                                               settings: Settings) -> None:
+    rice = _lesson(settings, "水稻种植", [[(0.0, 3.0, "今天讲水稻育秧。"), (3.0, 6.0, "秧苗要注意保温。")]], published=1)
+    fish = _lesson(settings, "渔船安全", [[(0.0, 4.0, "出海前检查救生衣。"), (4.0, 8.0, "天冷也要保温。")]], published=1,
+                   speaker="林船长")
+
+    def hits(q: str) -> list[tuple[str, float]]:
+        body = client.get("/api/v1/transcripts/search", params={"q": q}).json()
+        return [(item["lesson_id"], item["start_s"]) for item in body["items"]]
+
+    def lessons(q: str) -> set[str]:
+        return {item["id"] for item in client.get("/api/v1/lessons", params={"q": q}).json()["items"]}
+
+    assert sorted(hits("保温")) == sorted([(rice, 3.0), (fish, 4.0)])
+    assert hits("秧苗 保温") == [(rice, 3.0)]  # both words in one segment
+    assert hits("秧苗\u3000保温") == [(rice, 3.0)]  # a Chinese keyboard's full-width space
+    assert hits("育秧 保温") == []  # said, but in different segments
+    assert lessons("育秧 保温") == {rice}  # a lesson matches when each word is somewhere in it
+    assert lessons("林船长 救生衣") == {fish}  # the speaker and the speech
+    assert lessons("水稻 救生衣") == set()
+    assert hits("救生衣") == hits("救生衣 救生衣")
+    # Typed in Traditional characters: 檢查 and 種植 find 检查 and 种植.
+    assert hits("檢查") == [(fish, 0.0)]
+    assert lessons("種植") == {rice}
 
 
 def test_lesson_list_filters_by_title_speaker_or_speech(client: TestClient, settings: Settings) -> None:
