@@ -163,12 +163,13 @@ MAX_SEARCH_TERMS = 8
 
 @dataclass(frozen=True)
 class SearchTerm:
-    """One word of a search, with the spellings that count as it (say, its Traditional and Simplified forms)."""
+    """One word of a search, with the spellings that count as it (say, its Traditional and Simplified forms);
+    Latin letters match in either case."""
 
     spellings: tuple[str, ...]
 
     def matches(self, column: Any) -> Any:
-        return or_(*(col(column).like(contains_pattern(spelling), escape="\\") for spelling in self.spellings))
+        return or_(*(col(column).ilike(contains_pattern(spelling), escape="\\") for spelling in self.spellings))
 
 
 def search_terms(text: str, *, variant: Callable[[str], str] | None = None) -> list[SearchTerm]:

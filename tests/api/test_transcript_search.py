@@ -89,6 +89,8 @@ def test_search_words_must_all_match_and_traditional_spelling_finds_simplified(c
     # Typed in Traditional characters: 檢查 and 種植 find 检查 and 种植.
     assert hits("檢查") == [(fish, 0.0)]
     assert lessons("種植") == {rice}
+    slides = _lesson(settings, "PPT制作入门", [[(0.0, 2.0, "打开WPS演示。")]], published=1)
+    assert lessons("ppt") == {slides} and hits("wps") == [(slides, 0.0)]  # Latin letters in any case
 
 
 def test_lesson_list_filters_by_title_speaker_or_speech(client: TestClient, settings: Settings) -> None:
