@@ -44,8 +44,14 @@ class CuttableProxy:
     def stop(self) -> None:
         """Cut: close the listening socket and every open connection, both ways."""
         if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+            listener, self._listener = self._listener, None
+            try:
+                # Wakes the thread blocked in accept(): close() alone leaves that call listening (Linux keeps the
+                # socket alive while a syscall holds it), so one more connection would get through the cut.
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
@@ -60,6 +66,9 @@ class CuttableProxy:
             try:
                 client, _ = listener.accept()
             except OSError:
+                return
+            if self._listener is not listener:  # accepted while being cut: the cut wins
+                client.close()
                 return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
