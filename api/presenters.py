@@ -108,4 +108,4 @@ def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
 def query_terms(q: str | None) -> list[SearchTerm]:
     """A search box's words: each must match, as typed or in Simplified Chinese (captions are kept Simplified, and
     a user of a Traditional-Chinese keyboard types 稻穀 for 稻谷)."""
-    return search_terms((q or "").strip(), variant=to_simplified)
+    return search_terms(q or "", variant=to_simplified)

@@ -174,11 +174,8 @@ class SearchTerm:
 
 def search_terms(text: str, *, variant: Callable[[str], str] | None = None) -> list[SearchTerm]:
     """The words of a search box, split at spaces (full-width ones too); each may also match `variant(word)`."""
-    terms = []
-    for word in dict.fromkeys(text.split()):
-        other = variant(word) if variant is not None else word
-        terms.append(SearchTerm(tuple(dict.fromkeys((word, other)))))
-    return terms[:MAX_SEARCH_TERMS]
+    words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_TERMS]
+    return [SearchTerm(tuple(dict.fromkeys((word, variant(word) if variant else word)))) for word in words]
 
 
 def published_segments_matching(terms: Sequence[SearchTerm]) -> Any:

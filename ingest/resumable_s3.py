@@ -286,9 +286,7 @@ class S3Resumable:
             result = self.client._list_multipart_uploads(self.bucket, prefix="uploads/", max_uploads=1000)
         for item in result.uploads:
             upload_id = item.object_name.removeprefix("uploads/")
-            initiated = item.initiated_time
-            if initiated is not None and initiated.tzinfo is None:
-                initiated = initiated.replace(tzinfo=UTC)
+            initiated = _aware(item.initiated_time)
             if _valid_id(upload_id) and item.upload_id and (initiated is None or initiated < cutoff):
                 found.append(Leftover(upload_id=upload_id, multipart_upload_id=item.upload_id))
         seen: set[str] = set()
@@ -297,9 +295,7 @@ class S3Resumable:
         with s3_errors("listing staged upload objects"):
             for obj in self.client.list_objects(self.bucket, prefix="uploads/"):
                 upload_id = (obj.object_name or "").removeprefix("uploads/")
-                modified = obj.last_modified
-                if modified is not None and modified.tzinfo is None:
-                    modified = modified.replace(tzinfo=UTC)
+                modified = _aware(obj.last_modified)
                 if (not obj.is_dir and _valid_id(upload_id) and upload_id not in seen
                         and modified is not None and modified < cutoff):
                     seen.add(upload_id)
@@ -321,6 +317,11 @@ class S3Resumable:
         else:
             self._drop_buffers(leftover.upload_id)
             self.store.delete(keys.upload_staging(leftover.upload_id))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """An S3 timestamp, read as UTC when the server sent it without a zone."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _valid_id(upload_id: str) -> bool:

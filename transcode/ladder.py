@@ -215,18 +215,15 @@ def _encoded_outputs(
         # Variable or too high a frame rate: made constant here (the output's -r and cfr mode then agree). A
         # constant-rate source skips the filter, which costs half a second per minute of 1080x1920 video.
         frames = frames.filter("fps", fps=str(rate))
-    copied = {
-        spec.label
-        for spec, _ in encoded
-        if audio is not None and audio_copyable(audio, video, min(spec.width, spec.height))
-    }
-    resampled = [spec.label for spec, _ in encoded if audio is not None and spec.label not in copied]
+    # The rungs whose sound is encoded (the others copy it), each with its branch of one resampled stream.
+    resampled = [] if audio is None else [
+        spec.label for spec, _ in encoded if not audio_copyable(audio, video, min(spec.width, spec.height))
+    ]
     sound_for: dict[str, Any] = {}
     if audio is not None and resampled:
         sound = inp[str(audio.index)].filter("aresample", **{"async": 1, "first_pts": 0})
         branches = sound.filter_multi_output("asplit", len(resampled)) if len(resampled) > 1 else None
-        for i, label in enumerate(resampled):
-            sound_for[label] = branches[i] if branches is not None else sound
+        sound_for = {label: branches[i] if branches is not None else sound for i, label in enumerate(resampled)}
     outputs = []
     larger = frames  # each rung is scaled from the one above it
     for i, (spec, path) in enumerate(encoded):
@@ -250,7 +247,7 @@ def _encoded_outputs(
             **_container_options(),
         }
         streams = [scaled]
-        if audio is not None and spec.label in copied:
+        if audio is not None and spec.label not in sound_for:
             streams.append(inp[str(audio.index)])
             options["c:a"] = "copy"
         elif audio is not None:

@@ -80,7 +80,7 @@ def gray_thumbnail(path: Path, *, at_s: float = 0.0, width: int = 8, height: int
     return proc.stdout
 
 
-def video_packets_md5(path: Path, stream: str = "v") -> str:
+def packets_md5(path: Path, stream: str = "v") -> str:
     """MD5 of the first video (or, with stream="a", audio) stream's packets: equal for a stream copy."""
     cmd = [
         "ffmpeg",

@@ -10,9 +10,9 @@ import pytest
 from tests.support.media import (
     ffprobe_json,
     make_landscape_720p_clip,
+    packets_md5,
     run_tool,
     streams_of,
-    video_packets_md5,
 )
 from transcode.captions import Cue, parse_cues, write_srt
 from transcode.limits import MediaLimits
@@ -71,7 +71,7 @@ def test_muxed_rendition_has_a_chinese_mov_text_track_and_the_same_picture(
     subs = streams_of(out.path, "subtitle")
     assert [(s["codec_name"], s["tags"]["language"]) for s in subs] == [("mov_text", "chi")]
     assert [s["codec_name"] for s in streams_of(out.path, "audio")] == ["aac"]
-    assert video_packets_md5(out.path) == video_packets_md5(clip)  # copied, not re-encoded
+    assert packets_md5(out.path) == packets_md5(clip)  # copied, not re-encoded
     assert abs(out.duration_s - float(ffprobe_json(clip)["format"]["duration"])) < 0.1
     back = tmp_path / "back.srt"
     run_tool("ffmpeg", "-i", out.path, "-map", "0:s:0", back)

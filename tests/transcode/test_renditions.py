@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import gray_thumbnail, run_tool, streams_of, top_level_atoms, video_packets_md5
+from tests.support.media import gray_thumbnail, packets_md5, run_tool, streams_of, top_level_atoms
 from transcode.audio_edition import measure_loudness
 from transcode.errors import CorruptMedia
 from transcode.ladder import RenditionOutput, audio_copyable, encode_ladder, plan_ladder
@@ -129,7 +129,7 @@ def test_qcif_phone_clip_gets_one_rendition_at_its_own_size(qcif_clip: Path, tmp
 def test_fitting_source_is_stream_copied(fitting_360p_clip: Path, tmp_path: Path) -> None:
     probe, outputs = _encode(fitting_360p_clip, tmp_path)
     assert [(o.spec.label, o.spec.copy) for o in outputs] == [("360p", True)]
-    assert video_packets_md5(outputs[0].path) == video_packets_md5(fitting_360p_clip)
+    assert packets_md5(outputs[0].path) == packets_md5(fitting_360p_clip)
     atoms = top_level_atoms(outputs[0].path)
     assert atoms.index("moov") < atoms.index("mdat")
     assert abs(outputs[0].duration_s - probe.duration_s) <= 0.1
@@ -147,8 +147,8 @@ def test_encoded_rungs_keep_fitting_aac_sound_as_it_is(landscape_720p_clip: Path
     probe, outputs = _encode(landscape_720p_clip, tmp_path)
     assert probe.audio is not None and probe.audio.bit_rate and probe.audio.bit_rate <= 134_000
     assert [o.spec.label for o in outputs] == ["720p", "360p"]
-    source_sound = video_packets_md5(landscape_720p_clip, "a")
-    assert [video_packets_md5(o.path, "a") for o in outputs] == [source_sound, source_sound]
+    source_sound = packets_md5(landscape_720p_clip, "a")
+    assert [packets_md5(o.path, "a") for o in outputs] == [source_sound, source_sound]
 
 
 def test_loud_or_variable_rate_sound_is_encoded_to_the_rung_bit_rate(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_loud_or_variable_rate_sound_is_encoded_to_the_rung_bit_rate(tmp_path: P
     probe, outputs = _encode(src, tmp_path / "out")
     assert probe.audio is not None and probe.audio.bit_rate and probe.audio.bit_rate > 180_000
     for out in outputs:
-        assert video_packets_md5(out.path, "a") != video_packets_md5(src, "a")
+        assert packets_md5(out.path, "a") != packets_md5(src, "a")
         (audio,) = streams_of(out.path, "audio")
         assert audio["codec_name"] == "aac" and int(audio["bit_rate"]) <= 140_000
     assert not audio_copyable(replace(probe.audio, bit_rate=96_000), replace(probe.video, is_vfr=True), 360)
