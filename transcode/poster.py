@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 # Where to look, as fractions of the duration: never the first frame, which is often black or a fade-in.
 CANDIDATE_POSITIONS = (1 / 3, 1 / 2, 1 / 5, 2 / 3, 4 / 5)
 THUMBNAIL_FRAMES = 24  # frames the `thumbnail` filter compares (and holds in memory) per candidate
+# Keyframes the `thumbnail` filter compares when only keyframes are decoded: a phone writes one every second or two.
+THUMBNAIL_KEYFRAMES = 12
 GRAY_SIZE = 16  # the candidate is also decoded to a GRAY_SIZE x GRAY_SIZE gray image to judge blackness
 BLACK_MEAN = 24.0  # mean luma (0..255) below which a frame counts as black
 JPEG_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
@@ -81,10 +83,16 @@ def _video_poster(
     try:
         for i, fraction in enumerate(CANDIDATE_POSITIONS):
             jpeg = out_path.with_name(f".{out_path.stem}.candidate{i}.jpg")
-            mean = _grab_candidate(
-                src, probe.video.index, probe.duration_s * fraction, jpeg, width, height,
-                limits=limits, ffmpeg_bin=ffmpeg_bin, interlaced=probe.video.interlaced,
-            )  # fmt: skip
+            position_s = probe.duration_s * fraction
+            mean = None
+            if not probe.video.interlaced:
+                # Keyframes alone first: they decode on their own, so this costs a dozen frames, not the
+                # hundreds between the previous keyframe and the position (and they are the sharpest frames).
+                mean = _grab_candidate(src, probe.video.index, position_s, jpeg, width, height,
+                                       limits=limits, ffmpeg_bin=ffmpeg_bin, keyframes_only=True)
+            if mean is None:  # no keyframe after the position (one at the start only, say): decode everything
+                mean = _grab_candidate(src, probe.video.index, position_s, jpeg, width, height, limits=limits,
+                                       ffmpeg_bin=ffmpeg_bin, interlaced=probe.video.interlaced)
             if mean is None:
                 continue
             candidates.append((mean, jpeg))
@@ -120,13 +128,21 @@ def _grab_candidate(
     limits: MediaLimits,
     ffmpeg_bin: str,
     interlaced: bool = False,
+    keyframes_only: bool = False,
 ) -> float | None:
-    """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none."""
-    seek = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
-    frames = open_input(src, **seek)[str(video_index)]
+    """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none.
+
+    With `keyframes_only` the decoder skips every other frame and the pick is among the keyframes after the
+    position (bwdif needs the neighbouring fields, so interlaced sources are not read that way).
+    """
+    options: dict[str, str] = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
+    if keyframes_only:
+        options["skip_frame"] = "nokey"
+    frames = open_input(src, **options)[str(video_index)]
     if interlaced:
         frames = frames.filter("bwdif", mode="send_frame", deint="all")
-    picked = frames.filter("scale", width, height).filter("thumbnail", THUMBNAIL_FRAMES)
+    batch = THUMBNAIL_KEYFRAMES if keyframes_only else THUMBNAIL_FRAMES
+    picked = frames.filter("scale", width, height).filter("thumbnail", batch)
     branches = picked.filter_multi_output("split", 2)
     gray = branches[1].filter("scale", GRAY_SIZE, GRAY_SIZE).filter("format", "gray")
     node = ffmpeg.merge_outputs(
