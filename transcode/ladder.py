@@ -4,8 +4,8 @@ The source is decoded once: ffmpeg applies the display rotation (autorotate), on
 rate constant, and the scalers cascade from the largest rung down (1080p -> 720p -> 360p), each feeding its own
 x264 encoder: scaling a 1080x1920 frame is most of a scaler's cost, so it is done once. Bilinear scaling is the
 right filter for these downscales (swscale widens it to the ratio) and measured 4 s faster than bicubic on a 60 s
-1080x1920 clip on two cores (bench/pipeline.py). A rung the source already fits is a stream copy, written by the
-same process.
+1080x1920 clip on two cores (bench/pipeline.py). A rung whose picture the source already fits is a stream copy of
+it, written by the same process (with the sound copied or encoded, as for the other rungs).
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def _scaled_size(display_w: int, display_h: int, short_target: int) -> tuple[int
 
 
 def _source_fits(probe: ProbeResult, video: VideoInfo, width: int, height: int) -> bool:
+    """Whether the source's picture can be the rung as it is (its sound is judged apart: `_copied_output`)."""
     video_kbps = (video.bit_rate or probe.bit_rate or 0) / 1000
-    audio = probe.audio
     return (
         video.codec == "h264"
         and (video.profile or "").lower() in COPYABLE_PROFILES
@@ -134,7 +134,6 @@ def _source_fits(probe: ProbeResult, video: VideoInfo, width: int, height: int) 
         and not video.interlaced
         and 0 < video.fps <= MAX_FPS + 0.5
         and 0 < video_kbps <= max_video_kbps(min(width, height)) * 1.1
-        and (audio is None or (audio.codec in COPYABLE_AUDIO and audio.channels <= 2))
     )
 
 
@@ -162,8 +161,7 @@ def encode_ladder(
     outputs += _encoded_outputs(inp, video, probe.audio, encoded, preset=preset)
     for spec, path in zip(specs, paths, strict=True):
         if spec.copy:
-            streams = [inp[str(video.index)]] + ([inp[str(probe.audio.index)]] if probe.audio else [])
-            outputs.append(ffmpeg.output(*streams, file_url(path), c="copy", **_container_options()))
+            outputs.append(_copied_output(inp, video, probe.audio, spec, path))
     args = compile_ffmpeg(
         ffmpeg.merge_outputs(*outputs), ffmpeg_bin=ffmpeg_bin, global_args=(*QUIET, *PROGRESS)
     )
@@ -196,6 +194,28 @@ def upright_frames(inp: Any, video: VideoInfo) -> Any:
 def _container_options() -> dict[str, Any]:
     # No source metadata (phones store GPS location and device names) and no chapters in the renditions.
     return {"movflags": "+faststart", "map_metadata": -1, "map_chapters": -1, "format": "mp4"}
+
+
+def _copied_output(inp: Any, video: VideoInfo, audio: AudioInfo | None, spec: RenditionSpec, path: Path) -> Any:
+    """The source's picture as it is; its sound too where an encoded rung would keep it, else encoded once here
+    (a fitting phone clip with AMR, 5.1 or loud sound still has its picture copied)."""
+    streams = [inp[str(video.index)]]
+    options: dict[str, Any] = {"c:v": "copy", **_container_options()}
+    if audio is not None:
+        streams.append(inp[str(audio.index)])
+        short = min(spec.width, spec.height)
+        options.update({"c:a": "copy"} if audio_copyable(audio, video, short) else _audio_encoding(audio, short))
+    return ffmpeg.output(*streams, file_url(path), **options)
+
+
+def _audio_encoding(audio: AudioInfo, short_side: int) -> dict[str, Any]:
+    """AAC at the rung's bit rate, mono kept mono, at 44.1 or 48 kHz."""
+    return {
+        "c:a": "aac",
+        "b:a": f"{audio_kbps(short_side)}k",
+        "ac": 1 if audio.channels == 1 else 2,
+        "ar": audio.sample_rate if audio.sample_rate in (44100, 48000) else 48000,
+    }
 
 
 def _encoded_outputs(
@@ -252,14 +272,7 @@ def _encoded_outputs(
             options["c:a"] = "copy"
         elif audio is not None:
             streams.append(sound_for[spec.label])
-            options.update(
-                {
-                    "c:a": "aac",
-                    "b:a": f"{audio_kbps(short)}k",
-                    "ac": 1 if audio.channels == 1 else 2,
-                    "ar": audio.sample_rate if audio.sample_rate in (44100, 48000) else 48000,
-                }
-            )
+            options.update(_audio_encoding(audio, short))
         outputs.append(ffmpeg.output(*streams, file_url(path), **options))
     return outputs
 

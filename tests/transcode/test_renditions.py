@@ -130,9 +130,35 @@ def test_fitting_source_is_stream_copied(fitting_360p_clip: Path, tmp_path: Path
     probe, outputs = _encode(fitting_360p_clip, tmp_path)
     assert [(o.spec.label, o.spec.copy) for o in outputs] == [("360p", True)]
     assert packets_md5(outputs[0].path) == packets_md5(fitting_360p_clip)
+    assert packets_md5(outputs[0].path, "a") == packets_md5(fitting_360p_clip, "a")  # fitting AAC-LC kept too
     atoms = top_level_atoms(outputs[0].path)
     assert atoms.index("moov") < atoms.index("mdat")
     assert abs(outputs[0].duration_s - probe.duration_s) <= 0.1
+
+
+@pytest.mark.parametrize(
+    ("sound", "channels"),
+    [(["-c:a", "libmp3lame", "-b:a", "128k", "-ac", "2"], 2), (["-c:a", "aac", "-b:a", "384k", "-ac", "6"], 2)],
+    ids=["mp3", "aac-5.1"],
+)
+def test_fitting_picture_is_copied_when_only_its_sound_needs_encoding(
+    sound: list[str], channels: int, tmp_path: Path
+) -> None:
+    # A phone clip the 360p rung fits, but whose sound a browser may not play (MP3 in MP4) or that is 5.1: the
+    # picture is still copied, and only the sound is encoded.
+    src = tmp_path / "src" / "fits 360p.mp4"
+    src.parent.mkdir()
+    run_tool("ffmpeg", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=2", "-f", "lavfi",
+             "-i", "sine=d=2:sample_rate=48000", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+             "-pix_fmt", "yuv420p", "-crf", "28", "-maxrate", "600k", "-bufsize", "1200k", *sound, src)  # fmt: skip
+    probe, outputs = _encode(src, tmp_path / "out")
+    assert [(o.spec.label, o.spec.copy) for o in outputs] == [("360p", True)]
+    assert packets_md5(outputs[0].path) == packets_md5(src)
+    (audio,) = streams_of(outputs[0].path, "audio")
+    assert audio["codec_name"] == "aac" and audio["channels"] == channels
+    assert int(audio["bit_rate"]) <= 110_000
+    assert abs(outputs[0].duration_s - probe.duration_s) <= 0.1
+    assert measure_loudness(outputs[0].path).integrated_lufs > -40
 
 
 def test_copy_and_encode_share_one_run(tmp_path: Path, fitting_360p_clip: Path) -> None:
