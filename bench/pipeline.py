@@ -5,7 +5,8 @@
 Generates a 60 s 1080x1920 H.264 phone clip and an HEVC one, runs Weike's steps (probe, renditions,
 poster, audio edition, each with storage, in-process on the embedded defaults; after probe, renditions beside
 poster + audio edition, as the media worker's two pool processes run them) and prints for each step
-and in total: seconds, x realtime and peak RSS. In the same run, three references on the H.264 clip:
+and in total (from the stored original: the upload is the API's and has its own figures): seconds, x realtime
+and peak RSS. In the same run, interleaved over --rounds rounds, three references on the H.264 clip:
 the decode-only floor, a MediaCMS-style ladder (one process per rendition at 240-1080p, preset medium,
 CRF 23) and a PeerTube-style one (one process per resolution, 720p and 360p, PeerTube's x264 options).
 Then a clip that fits 720p (720p copied, 360p encoded), one that fits 360p (the stream-copy path alone: no
@@ -152,6 +153,9 @@ def run_weike(src: Path, work: Path, label: str, run_id: int = 0) -> list[Figure
     with src.open("rb") as fh:
         lesson = admit_stream(ctx, fh, filename=src.name, fields=LessonFields(title="基准测试")).lesson
     figures.append(Figure(f"{label}: upload to storage", time.perf_counter() - started, media_s))
+    # The pipeline starts from the stored original, as the baselines start from a local file: the upload is the
+    # API's work (its own figure above, and the 1 GB upload figure at the end).
+    started = time.perf_counter()
     whole_peak = 0.0
 
     def timed(step: str, into: dict[str, float]) -> None:
@@ -283,13 +287,17 @@ def main() -> None:
         peertubes: list[float] = []
         wholes: list[Figure] = []
         results: dict[str, Figure] = {}
+        mediacmses: list[float] = []
         for round_no in range(args.rounds):
             floors.append(decode_floor(h264))
             peertubes.append(peertube_style(h264, work))
+            if not args.skip_mediacms:
+                mediacmses.append(mediacms_style(h264, work))
             figures = run_weike(h264, work, "H.264", run_id=round_no)
             wholes.append(figures[-1])
-            print(f"  round {round_no + 1}: floor {floors[-1]:5.1f} s, PeerTube-style {peertubes[-1]:5.1f} s, "
-                  f"Weike {figures[-1].seconds:5.1f} s", flush=True)
+            mediacms_note = f", MediaCMS-style {mediacmses[-1]:5.1f} s" if mediacmses else ""
+            print(f"  round {round_no + 1}: floor {floors[-1]:5.1f} s, PeerTube-style {peertubes[-1]:5.1f} s"
+                  f"{mediacms_note}, Weike {figures[-1].seconds:5.1f} s", flush=True)
             if round_no == 0:
                 results.update({fig.name: fig for fig in figures})
         floor = Figure("decode-only floor (median)", statistics.median(floors), media_s)
@@ -299,8 +307,8 @@ def main() -> None:
         print(floor.line(), flush=True)
         print(peertube.line(), flush=True)
         mediacms = None
-        if not args.skip_mediacms:
-            mediacms = Figure("MediaCMS-style 240-1080p, medium", mediacms_style(h264, work), media_s)
+        if mediacmses:
+            mediacms = Figure("MediaCMS-style 240-1080p, medium (median)", statistics.median(mediacmses), media_s)
             print(mediacms.line(), flush=True)
 
         print("\nWeike pipeline, H.264 (steps from round 1):", flush=True)
@@ -319,7 +327,7 @@ def main() -> None:
                 results[fig.name] = fig
 
         ours = results["H.264: whole pipeline"]
-        print("\ntargets (H.264 clip, whole pipeline incl. probing and storage):")
+        print("\ntargets (H.264 clip, whole pipeline from the stored original, incl. probing and storage):")
         if mediacms:
             print(f"  vs MediaCMS-style: {mediacms.seconds / ours.seconds:5.1f}x faster (target >= 6x)")
         print(f"  vs PeerTube-style: {peertube.seconds / ours.seconds:5.2f}x faster (target >= 1.5x)")
