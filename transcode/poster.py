@@ -132,7 +132,7 @@ def _grab_candidate(
 ) -> float | None:
     """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none.
 
-    With `keyframes_only` the decoder skips every other frame and the pick is among the keyframes after the
+    With `keyframes_only` the decoder skips all but keyframes and the pick is among the keyframes after the
     position (bwdif needs the neighbouring fields, so interlaced sources are not read that way).
     """
     options: dict[str, str] = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
