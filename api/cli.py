@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -82,6 +84,11 @@ def serve(
 
     settings = get_settings()
     _setup_logging(settings)
+    problem = _address_problem(host, port)
+    if problem is not None:
+        # Before any worker starts: a second `make run` beside a running one must not leave workers behind.
+        console.print(f"[bold red]无法启动：{problem}[/]")
+        raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     procs = []
@@ -107,17 +114,42 @@ def serve(
     # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; with the default handler that kills
     # this process before the `finally` below could stop the workers. Turn it into an exception instead.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    failed = 0
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
-    except (SystemExit, KeyboardInterrupt):
+    except KeyboardInterrupt:
         pass
+    except SystemExit as exc:  # a signal (stopped on purpose) or uvicorn giving up (the port was taken meanwhile)
+        code = exc.code if isinstance(exc.code, int) else 1
+        failed = 0 if code in (0, 128 + signal.SIGTERM, 128 + signal.SIGINT) else code
     finally:
         for _, proc, _ in procs:
             stop_worker(proc)
+    if failed:
+        raise typer.Exit(failed)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def _address_problem(host: str, port: int) -> str | None:
+    """Why the API could not listen on host:port (in Chinese, for the console), or None when it can."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return f"无法解析地址 {host}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"端口 {port} 已被占用。微课可能已在运行（打开 http://{host}:{port}/healthz 查看），"
+                        f"或用 --port 换一个端口。")
+            return f"无法在 {host}:{port} 上监听（{exc.strerror}）"
+    return None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,3 +83,20 @@ def test_workers_do_not_outlive_a_killed_serve(tmp_path: Path) -> None:
         proc.wait(timeout=10)
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def test_serve_on_a_taken_port_says_so_and_starts_no_worker(tmp_path: Path) -> None:
+    # A second `make run` beside a running one: a clear message and a failing exit, not a "started" banner
+    # followed by uvicorn's English error and an exit status of 0.
+    port = free_port()
+    env = {**os.environ, "WEIKE_DATA_DIR": str(tmp_path / "var"), "WEIKE_ASR_ENABLED": "false", "COLUMNS": "200"}
+    env.pop("WEIKE_DATABASE_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"端口 {port} 已被占用" in done.stdout, done.stdout
+    assert "已启动" not in done.stdout and " pid " not in done.stdout
+    assert not (tmp_path / "var" / "logs").exists()  # no worker was started
