@@ -1,5 +1,8 @@
 # Weike: `make run` installs what is missing and starts the service; `make test` runs the whole suite.
 PYTHON ?= python3
+# `make run HOST=0.0.0.0 PORT=8001`; plain assignments, so a HOST or PORT in the environment does not leak in.
+HOST = 127.0.0.1
+PORT = 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: install
-	$(BIN)/weike serve
+	$(BIN)/weike serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

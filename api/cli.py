@@ -147,7 +147,7 @@ def _address_problem(host: str, port: int) -> str | None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return (f"端口 {port} 已被占用。微课可能已在运行（打开 http://{host}:{port}/healthz 查看），"
-                        f"或用 --port 换一个端口。")
+                        f"或换一个端口（make run PORT=8001，或 weike serve --port 8001）。")
             return f"无法在 {host}:{port} 上监听（{exc.strerror}）"
     return None
 
