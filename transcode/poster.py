@@ -22,6 +22,9 @@ CANDIDATE_POSITIONS = (1 / 3, 1 / 2, 1 / 5, 2 / 3, 4 / 5)
 THUMBNAIL_FRAMES = 24  # frames the `thumbnail` filter compares (and holds in memory) per candidate
 # Keyframes the `thumbnail` filter compares when only keyframes are decoded: a phone writes one every second or two.
 THUMBNAIL_KEYFRAMES = 12
+# How far past the position the keyframes are looked for: without a bound, a file with one keyframe at its start would
+# be read to its end (and once per candidate position) only to find none.
+KEYFRAME_WINDOW_S = 120
 GRAY_SIZE = 16  # the candidate is also decoded to a GRAY_SIZE x GRAY_SIZE gray image to judge blackness
 BLACK_MEAN = 24.0  # mean luma (0..255) below which a frame counts as black
 JPEG_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
@@ -132,12 +135,12 @@ def _grab_candidate(
 ) -> float | None:
     """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none.
 
-    With `keyframes_only` the decoder skips all but keyframes and the pick is among the keyframes after the
-    position (bwdif needs the neighbouring fields, so interlaced sources are not read that way).
+    With `keyframes_only` the decoder skips all but keyframes and the pick is among the keyframes in the
+    KEYFRAME_WINDOW_S after the position (bwdif needs the neighbouring fields, so interlaced sources are not read that way).
     """
     options: dict[str, str] = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
     if keyframes_only:
-        options["skip_frame"] = "nokey"
+        options.update(skip_frame="nokey", t=str(KEYFRAME_WINDOW_S))
     frames = open_input(src, **options)[str(video_index)]
     if interlaced:
         frames = frames.filter("bwdif", mode="send_frame", deint="all")
