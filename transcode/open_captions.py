@@ -22,7 +22,7 @@ from transcode import runner
 from transcode.captions import Cue
 from transcode.command import PROGRESS, QUIET, compile_ffmpeg, file_url, open_input
 from transcode.errors import CorruptMedia, NotMedia, TranscodeError
-from transcode.ladder import CRF, max_video_kbps
+from transcode.ladder import LARGE_RUNG_X264_PARAMS, x264_options
 from transcode.limits import MediaLimits
 from transcode.probe import probe_media
 
@@ -143,6 +143,7 @@ def burn_captions(
     *,
     limits: MediaLimits,
     preset: str = "veryfast",
+    large_rung_params: str = LARGE_RUNG_X264_PARAMS,
     on_progress: Callable[[float], None] | None = None,
     font_dir: Path | None = None,
     ffmpeg_bin: str = "ffmpeg",
@@ -163,10 +164,9 @@ def burn_captions(
         .filter("subtitles", filename=ass.name, fontsdir=str(fonts))
         .filter("format", "yuv420p")
     )
-    kbps = max_video_kbps(min(width, height))
     options: dict[str, object] = {
-        "c:v": "libx264", "preset": preset, "crf": CRF, "maxrate": f"{kbps}k", "bufsize": f"{kbps * 2}k",
-        "profile:v": "high", "map_metadata": -1, "map_chapters": -1, "movflags": "+faststart", "format": "mp4",
+        **x264_options(min(width, height), video.fps, preset=preset, large_rung_params=large_rung_params),
+        "map_metadata": -1, "map_chapters": -1, "movflags": "+faststart", "format": "mp4",
     }  # fmt: skip
     streams = [picture]
     if source.audio is not None:

@@ -306,6 +306,7 @@ def _open_captions(ctx: Context, state: LessonCaptionState, caption: CaptionSnap
     with ctx.storage.local_copy(plain_rendition_key(caption.lesson_id, source.label)) as plain:
         burned = burn_captions(plain, cues, io.tmp / f"open-captions-v{caption.version}.mp4",
                                limits=s.media_limits, preset=s.x264_preset,
+                               large_rung_params=s.x264_large_rung_params,
                                on_progress=lambda f: io.progress(0.2 + 0.79 * f), ffmpeg_bin=s.ffmpeg_bin,
                                ffprobe_bin=s.ffprobe_bin)
     stored = ctx.storage.put(key, burned.path, content_type="video/mp4")

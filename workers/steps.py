@@ -76,7 +76,8 @@ def renditions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcom
     probe = _probe(ctx, io.src)
     specs = plan_ladder(probe, rungs=s.rungs)
     outputs = encode_ladder(io.src, probe, specs, io.tmp, limits=s.media_limits, on_progress=io.progress,
-                            ffmpeg_bin=s.ffmpeg_bin, ffprobe_bin=s.ffprobe_bin, preset=s.x264_preset)
+                            ffmpeg_bin=s.ffmpeg_bin, ffprobe_bin=s.ffprobe_bin, preset=s.x264_preset,
+                            large_rung_params=s.x264_large_rung_params)
     outcome = StepOutcome()
     for out in outputs:
         key, size, sha = _publish(ctx, lesson.lesson_id, f"{out.spec.label}.mp4", out.path, "video/mp4")

@@ -92,6 +92,7 @@ def settings_env(settings: object) -> dict[str, str]:
         "WEIKE_WORKER_CONCURRENCY": str(settings.worker_concurrency),
         "WEIKE_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
         "WEIKE_X264_PRESET": settings.x264_preset,
+        "WEIKE_X264_LARGE_RUNG_PARAMS": settings.x264_large_rung_params,
         "WEIKE_ASR_ENABLED": str(settings.asr_enabled).lower(),
         "WEIKE_MODELS_DIR": str(settings.models_dir),
     }

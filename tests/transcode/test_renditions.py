@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.support.media import gray_thumbnail, packets_md5, run_tool, streams_of, top_level_atoms
+from tests.support.media import (
+    gray_thumbnail,
+    make_landscape_720p_clip,
+    packets_md5,
+    run_tool,
+    streams_of,
+    top_level_atoms,
+)
 from transcode.audio_edition import measure_loudness
 from transcode.errors import CorruptMedia
 from transcode.ladder import RenditionOutput, audio_copyable, encode_ladder, plan_ladder
@@ -108,6 +116,39 @@ def test_720p_and_360p_come_from_one_run(landscape_720p_clip: Path, tmp_path: Pa
     assert all(not o.spec.copy for o in outputs)
     assert seen and seen[-1] == 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["360p.mp4", "720p.mp4"]
+
+
+def _keyframe_times(path: Path) -> list[float]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-skip_frame", "nokey", "-select_streams", "v:0", "-show_entries",
+                          "frame=pts_time", "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    return [round(float(line.strip(",")), 2) for line in out.stdout.split()]
+
+
+def _x264_settings(path: Path) -> dict[str, str]:
+    """The options x264 wrote into the stream's first SEI ("x264 - core ... options: cabac=1 ... subme=2 ...")."""
+    head = path.read_bytes()[: 4 << 20]
+    text = head[head.index(b"x264 - core"):].split(b"\x00", 1)[0].decode()
+    return dict(item.split("=", 1) for item in text.partition("options: ")[2].split() if "=" in item)
+
+
+def test_keyframes_every_four_seconds_and_the_large_rung_refines_faster(tmp_path: Path) -> None:
+    # A smooth 9 s clip (no scene cuts): keyframes at 0, 4 and 8 s in both rungs. The 720p rung is encoded with
+    # subme=1 on top of veryfast, the 360p one with the preset as it is (subme=2).
+    src = make_landscape_720p_clip(tmp_path / "nine seconds.mp4", duration_s=9.0)
+    _, outputs = _encode(src, tmp_path / "out")
+    by_label = {o.spec.label: o.path for o in outputs}
+    for path in by_label.values():
+        assert _keyframe_times(path) == [0.0, 4.0, 8.0]
+        assert _x264_settings(path)["keyint"] == "120"
+    assert _x264_settings(by_label["720p"])["subme"] == "1"
+    assert _x264_settings(by_label["360p"])["subme"] == "2"
+
+
+def test_large_rung_params_can_be_turned_off(landscape_720p_clip: Path, tmp_path: Path) -> None:
+    probe = probe_media(landscape_720p_clip, limits=LIMITS)
+    specs = [spec for spec in plan_ladder(probe) if spec.label == "720p"]
+    (out,) = encode_ladder(landscape_720p_clip, probe, specs, tmp_path, limits=LIMITS, large_rung_params="")
+    assert _x264_settings(out.path)["subme"] == "2"
 
 
 def test_variable_frame_rate_becomes_constant_with_sound_in_sync(vfr_clip: Path, tmp_path: Path) -> None:
