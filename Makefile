@@ -31,6 +31,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/x264_settings.py
 	$(BIN)/python bench/asr.py
 	$(BIN)/python bench/upload.py
 
