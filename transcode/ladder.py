@@ -24,6 +24,7 @@ from transcode.command import PROGRESS, QUIET, compile_ffmpeg, file_url, open_in
 from transcode.errors import CorruptMedia
 from transcode.limits import MediaLimits
 from transcode.probe import AudioInfo, ProbeResult, VideoInfo, probe_media
+from transcode.tone_map import SDR_TAGS, is_hdr, to_sdr
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ def _source_fits(probe: ProbeResult, video: VideoInfo, width: int, height: int) 
         and (video.display_width, video.display_height) == (video.width, video.height) == (width, height)
         and not video.is_vfr
         and not video.interlaced
+        and not is_hdr(video)
         and 0 < video.fps <= MAX_FPS + 0.5
         and 0 < video_kbps <= max_video_kbps(min(width, height)) * 1.1
     )
@@ -275,9 +277,12 @@ def _encoded_outputs(
         branches = sound.filter_multi_output("asplit", len(resampled)) if len(resampled) > 1 else None
         sound_for = {label: branches[i] if branches is not None else sound for i, label in enumerate(resampled)}
     outputs = []
+    hdr = is_hdr(video)
     larger = frames  # each rung is scaled from the one above it
     for i, (spec, path) in enumerate(encoded):
         scaled = larger.filter("scale", spec.width, spec.height, flags="bilinear").filter("setsar", 1)
+        if i == 0 and hdr:
+            scaled = to_sdr(scaled, video)  # at the top rung's size; the smaller rungs are scaled from it
         scaled = scaled.filter("format", "yuv420p")
         if i < len(encoded) - 1:
             split = scaled.filter_multi_output("split", 2)
@@ -287,6 +292,7 @@ def _encoded_outputs(
             **x264_options(short, float(rate), preset=preset, large_rung_params=large_rung_params),
             "fps_mode": "cfr",
             "r": str(rate),
+            **(SDR_TAGS if hdr else {}),
             **_container_options(),
         }
         streams = [scaled]

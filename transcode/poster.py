@@ -13,7 +13,8 @@ import ffmpeg
 from transcode import runner
 from transcode.command import compile_ffmpeg, file_url, open_input
 from transcode.limits import MediaLimits
-from transcode.probe import ProbeResult
+from transcode.probe import ProbeResult, VideoInfo
+from transcode.tone_map import is_hdr, to_sdr
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,11 @@ def _video_poster(
             if not probe.video.interlaced:
                 # Keyframes alone first: they decode on their own, so this costs a dozen frames, not the
                 # hundreds between the previous keyframe and the position (and they are the sharpest frames).
-                mean = _grab_candidate(src, probe.video.index, position_s, jpeg, width, height,
+                mean = _grab_candidate(src, probe.video, position_s, jpeg, width, height,
                                        limits=limits, ffmpeg_bin=ffmpeg_bin, keyframes_only=True)
             if mean is None:  # no keyframe after the position (one at the start only, say): decode everything
-                mean = _grab_candidate(src, probe.video.index, position_s, jpeg, width, height, limits=limits,
-                                       ffmpeg_bin=ffmpeg_bin, interlaced=probe.video.interlaced)
+                mean = _grab_candidate(src, probe.video, position_s, jpeg, width, height, limits=limits,
+                                       ffmpeg_bin=ffmpeg_bin)
             if mean is None:
                 continue
             candidates.append((mean, jpeg))
@@ -105,8 +106,8 @@ def _video_poster(
             # Seeking found no decodable frame (a stream with one keyframe, an MPEG-TS with broken timestamps):
             # the start, read without seeking, is better than no poster.
             jpeg = out_path.with_name(f".{out_path.stem}.candidate-start.jpg")
-            mean = _grab_candidate(src, probe.video.index, 0.0, jpeg, width, height, limits=limits,
-                                   ffmpeg_bin=ffmpeg_bin, interlaced=probe.video.interlaced)
+            mean = _grab_candidate(src, probe.video, 0.0, jpeg, width, height, limits=limits,
+                                   ffmpeg_bin=ffmpeg_bin)
             if mean is not None:
                 candidates.append((mean, jpeg))
         if not candidates:
@@ -122,7 +123,7 @@ def _video_poster(
 
 def _grab_candidate(
     src: Path,
-    video_index: int,
+    video: VideoInfo,
     position_s: float,
     jpeg: Path,
     width: int,
@@ -130,7 +131,6 @@ def _grab_candidate(
     *,
     limits: MediaLimits,
     ffmpeg_bin: str,
-    interlaced: bool = False,
     keyframes_only: bool = False,
 ) -> float | None:
     """Write the most representative frame near `position_s` to `jpeg`; return its mean luma, None if none.
@@ -141,11 +141,14 @@ def _grab_candidate(
     options: dict[str, str] = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
     if keyframes_only:
         options.update(skip_frame="nokey", t=str(KEYFRAME_WINDOW_S))
-    frames = open_input(src, **options)[str(video_index)]
-    if interlaced:
+    frames = open_input(src, **options)[str(video.index)]
+    if video.interlaced:
         frames = frames.filter("bwdif", mode="send_frame", deint="all")
     batch = THUMBNAIL_KEYFRAMES if keyframes_only else THUMBNAIL_FRAMES
-    picked = frames.filter("scale", width, height).filter("thumbnail", batch)
+    scaled = frames.filter("scale", width, height)
+    if is_hdr(video):  # as the renditions are: an HDR phone's picture in SDR, not grey and washed out
+        scaled = to_sdr(scaled, video)
+    picked = scaled.filter("thumbnail", batch)
     branches = picked.filter_multi_output("split", 2)
     gray = branches[1].filter("scale", GRAY_SIZE, GRAY_SIZE).filter("format", "gray")
     node = ffmpeg.merge_outputs(

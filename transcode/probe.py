@@ -51,6 +51,11 @@ class VideoInfo:
     bit_rate: int | None
     level: int | None
     interlaced: bool = False  # fields, not frames (DV, broadcast cameras, 1080i): deinterlaced before scaling
+    # ffprobe's colour names: HDR phone video says smpte2084 (PQ) or arib-std-b67 (HLG) with bt2020 (tone_map.py).
+    color_transfer: str | None = None
+    color_primaries: str | None = None
+    color_space: str | None = None
+    color_range: str | None = None
 
 
 @dataclass(frozen=True)
@@ -331,7 +336,16 @@ def _video_info(s: dict[str, Any]) -> VideoInfo:
         bit_rate=_int(s.get("bit_rate")),
         level=_int(s.get("level")),
         interlaced=s.get("field_order") in _INTERLACED_FIELD_ORDERS,
+        color_transfer=_known(s.get("color_transfer")),
+        color_primaries=_known(s.get("color_primaries")),
+        color_space=_known(s.get("color_space")),
+        color_range=_known(s.get("color_range")),
     )
+
+
+def _known(value: object) -> str | None:
+    """ffprobe's colour property, None when absent or "unknown"."""
+    return value if isinstance(value, str) and value and value != "unknown" else None
 
 
 def _audio_info(s: dict[str, Any]) -> AudioInfo:

@@ -141,6 +141,39 @@ def make_hevc_mov(path: Path, *, duration_s: float = 2.0) -> Path:
     return path
 
 
+# The SDR picture the HDR clips are made from (and compared with): colour bars, a gradient and moving shapes.
+SDR_TEST_PICTURE = "testsrc2=s=1280x720:r=30"
+
+
+def make_hdr_phone_clip(path: Path, *, transfer: str, duration_s: float = 2.0) -> Path:
+    """An HDR phone's 10-bit HEVC .mov: BT.2020 primaries, HLG (`arib-std-b67`, iPhone) or PQ (`smpte2084`,
+    HDR10), made from SDR_TEST_PICTURE with its white at BT.2408's HDR reference white (203 cd/m2)."""
+    graph = (f"{SDR_TEST_PICTURE}:d={duration_s},zscale=transferin=709:primariesin=709:matrixin=709:"
+             f"rangein=limited:transfer={transfer}:primaries=2020:matrix=2020_ncl:range=limited:npl=203,"
+             "format=yuv420p10le")
+    run_tool("ffmpeg", "-f", "lavfi", "-i", graph, "-f", "lavfi", "-i", f"sine=f=330:d={duration_s}",
+             "-c:v", "libx265", "-preset", "ultrafast",
+             "-x265-params", f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc",
+             "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc", "-tag:v", "hvc1",
+             "-c:a", "aac", "-shortest", path)  # fmt: skip
+    return path
+
+
+def picture_stats(path: Path, *, size: str | None = None) -> tuple[float, float]:
+    """(mean luma, mean saturation) over every frame, as ffmpeg's `signalstats` measures them (8-bit scale)."""
+    chain = f"scale={size}," if size else ""
+    proc = subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-i", str(path), "-vf",
+         f"{chain}format=yuv420p,signalstats,metadata=print", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=True,
+    )  # fmt: skip
+    def mean(key: str) -> float:
+        values = [float(line.rpartition("=")[2]) for line in proc.stderr.splitlines() if f"signalstats.{key}=" in line]
+        assert values, proc.stderr[-1000:]
+        return sum(values) / len(values)
+    return mean("YAVG"), mean("SATAVG")
+
+
 def make_vfr_clip(path: Path) -> Path:
     """3 s of 320x240 video: 30 fps for the first second, 10 fps after (variable frame rate), and a tone."""
     run_tool("ffmpeg", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3", "-f", "lavfi", "-i", "sine=d=3",
