@@ -33,6 +33,7 @@ from catalog.db import unit_of_work
 from catalog.lessons import get_lesson
 from catalog.models import AssetKind, JobState, Organisation
 from ingest.errors import IngestError
+from transcode import silk
 from transcode.errors import TranscodeError
 from workers.settings import Settings
 from workers.wiring import Context, scratch_dir, sender_for
@@ -130,6 +131,8 @@ class StepIO:
     original: Path | None  # the local copy of the original; None for a step that does not use it
     tmp: Path  # the job's scratch folder
     progress: ProgressReporter
+    # The format the original was decoded from when ffmpeg cannot read it ("silk": `original` is then a WAV).
+    decoded_from: str | None = None
 
     @property
     def src(self) -> Path:
@@ -218,7 +221,11 @@ def execute_step(ctx: Context, lesson_id: str, step: str, run: StepFunction) -> 
         with ExitStack() as stack:
             src = stack.enter_context(ctx.storage.local_copy(lesson.original_key)) if STEPS[step].uses_original else None
             tmp = stack.enter_context(scratch_dir(ctx.settings))
-            outcome = run(ctx, lesson, StepIO(original=src, tmp=tmp, progress=progress))
+            decoded_from = None
+            if src is not None and silk.is_silk(src):  # a WeChat voice note: ffmpeg reads the WAV decoded from it
+                src = silk.decode_silk(src, tmp / "voice-note.wav", limits=ctx.settings.media_limits)
+                decoded_from = silk.FORMAT_NAME
+            outcome = run(ctx, lesson, StepIO(original=src, tmp=tmp, progress=progress, decoded_from=decoded_from))
     except LeaseLost:
         log.warning("%s/%s: lease lost to another worker; stopping", lesson_id, step)
         return

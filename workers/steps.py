@@ -11,6 +11,7 @@ from pathlib import Path
 from catalog.assets import AssetFacts
 from catalog.models import AssetKind
 from ingest import keys
+from transcode import silk
 from transcode.audio_edition import encode_audio_edition
 from transcode.ladder import encode_ladder, plan_ladder
 from transcode.poster import make_poster
@@ -67,8 +68,8 @@ def probe_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
         next_steps.append("poster")
     if probe.audio is not None:
         next_steps += ["audio_edition", *caption_steps(ctx.settings, probe)]
-    return StepOutcome(media_kind=probe.kind, duration_s=probe.duration_s, original_mime=original_mime(probe),
-                       next_steps=next_steps)
+    mime = silk.MIME_TYPE if io.decoded_from == silk.FORMAT_NAME else original_mime(probe)
+    return StepOutcome(media_kind=probe.kind, duration_s=probe.duration_s, original_mime=mime, next_steps=next_steps)
 
 
 def renditions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:

@@ -82,10 +82,10 @@ def _check_original(client: TestClient, lesson: dict[str, Any], source: Path, tm
 
 def test_phone_and_office_files_become_playable(
     client: TestClient, worker: Any, stack_settings: Any, tmp_path: Path, hevc_mov: Path, vfr_clip: Path,
-    mandarin_speech_wav: Path, mp3_with_cover: Path, two_audio_tracks: Path,
+    mandarin_speech_wav: Path, mp3_with_cover: Path, two_audio_tracks: Path, wechat_voice_note: Path,
 ) -> None:
     sources = {"hevc": hevc_mov, "vfr": vfr_clip, "wav": mandarin_speech_wav, "mp3": mp3_with_cover,
-               "tracks": two_audio_tracks}  # fmt: skip
+               "tracks": two_audio_tracks, "wechat": wechat_voice_note}  # fmt: skip
     ids = {name: upload(client, path, title=f"测试 {name}")["id"] for name, path in sources.items()}
     results = wait_finished(client, list(ids.values()), worker)
     lessons = {name: results[lesson_id] for name, lesson_id in ids.items()}
@@ -115,6 +115,13 @@ def test_phone_and_office_files_become_playable(
     wav = lessons["wav"]
     assert wav["media_kind"] == "audio"
     assert sorted(a["kind"] for a in wav["assets"]) == ["audio_edition", "original"]
+
+    # A WeChat voice note (SILK, named .amr), which ffmpeg cannot read: kept as it came, heard as any recording.
+    wechat = lessons["wechat"]
+    assert wechat["media_kind"] == "audio"
+    assert sorted(a["kind"] for a in wechat["assets"]) == ["audio_edition", "original"]
+    assert assets_of(wechat, "original")[0]["mime_type"] == "audio/silk"
+    assert abs(wechat["duration_s"] - wav["duration_s"]) < 0.1, (wechat["duration_s"], wav["duration_s"])
 
     # An MP3 with a cover picture: still sound only, and the cover becomes the poster.
     mp3 = lessons["mp3"]

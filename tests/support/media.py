@@ -6,6 +6,7 @@ on first use, in one temporary folder. Hostile files are built here too, never k
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import subprocess
@@ -213,6 +214,17 @@ def make_amr_voice_note(path: Path, speech: Path) -> Path:
     return path
 
 
+def make_wechat_voice_note(path: Path, speech: Path) -> Path:
+    """A WeChat voice note: SILK v3 at 24 kHz with Tencent's leading 0x02 byte (silk-python's encoder)."""
+    import pysilk
+
+    pcm = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(speech), "-f", "s16le", "-ac", "1",
+                          "-ar", "24000", "-"], capture_output=True, timeout=TOOL_TIMEOUT_S, check=True).stdout
+    with path.open("wb") as out:
+        pysilk.encode(io.BytesIO(pcm), out, 24000, 24000, tencent=True)
+    return path
+
+
 def make_mp3_with_cover(path: Path, speech: Path) -> Path:
     """Speech as MP3 with an attached 320x320 cover picture (ID3 APIC)."""
     run_tool("ffmpeg", "-i", speech, "-f", "lavfi", "-i", "testsrc2=s=320x320:d=1", "-map", "0:a", "-map", "1:v",
@@ -371,6 +383,11 @@ def quiet_speech_wav(media_dir: Path, mandarin_speech_wav: Path) -> Path:
 @pytest.fixture(scope="session")
 def amr_voice_note(media_dir: Path, mandarin_speech_wav: Path) -> Path:
     return _built(media_dir, "voice note.amr", lambda p: make_amr_voice_note(p, mandarin_speech_wav))
+
+
+@pytest.fixture(scope="session")
+def wechat_voice_note(media_dir: Path, mandarin_speech_wav: Path) -> Path:
+    return _built(media_dir, "微信语音.amr", lambda p: make_wechat_voice_note(p, mandarin_speech_wav))
 
 
 @pytest.fixture(scope="session")
