@@ -37,7 +37,8 @@ console = Console()
 
 MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi", ".flv", ".ts", ".mpg", ".mpeg", ".wmv",
                   ".asf", ".mp3", ".m4a", ".aac", ".amr", ".wav", ".flac", ".ogg", ".opus", ".wma", ".aiff", ".caf",
-                  ".rm", ".rmvb", ".dv", ".mxf", ".mts", ".m2ts", ".vob", ".ac3", ".dts", ".wv", ".ape", ".au"}
+                  ".rm", ".rmvb", ".dv", ".mxf", ".mts", ".m2ts", ".vob", ".ac3", ".dts", ".wv", ".ape", ".au",
+                  ".slk", ".silk"}
 
 
 def _setup_logging(settings: Settings) -> None:

@@ -70,6 +70,10 @@ class CommandFailed(TranscodeError):
     code = "command_failed"
     message = "文件处理失败"
 
+    def __init__(self, detail: str = "", *, returncode: int | None = None) -> None:
+        super().__init__(detail)
+        self.returncode = returncode
+
 
 class CommandTimedOut(TranscodeError):
     code = "transcode_timeout"

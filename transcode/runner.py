@@ -162,7 +162,8 @@ def run(
         tail = _read_tail(err)
     if proc.returncode != 0:
         log.warning("%s exited with %s after %.1f s\n%s", cmd[0], proc.returncode, elapsed_s, tail)
-        raise CommandFailed(f"{cmd[0]} exited with status {proc.returncode}; stderr tail:\n{tail}")
+        raise CommandFailed(f"{cmd[0]} exited with status {proc.returncode}; stderr tail:\n{tail}",
+                            returncode=proc.returncode)
     log.debug("%s finished in %.1f s\n%s", cmd[0], elapsed_s, tail)
     if on_progress is not None:
         on_progress(1.0)

@@ -35,15 +35,46 @@ def decode_silk(src: Path, dest: Path, *, limits: MediaLimits, python_bin: str =
     """Write `dest` (WAV, mono, SAMPLE_RATE) from the SILK file `src`; CorruptMedia when it cannot be decoded."""
     max_samples = int((limits.max_duration_s + 1) * SAMPLE_RATE)
     args = [python_bin, "-m", "transcode.silk", str(src), str(dest), str(max_samples)]
+    # Decoding runs at about 1000x realtime here and stops past the duration limit: a tenth of the limit is ample.
+    timeout_s = max(limits.encode_timeout_min_s, limits.max_duration_s / 10)
     try:
-        runner.run(args, timeout_s=limits.encode_timeout_min_s, cwd=dest.parent)
+        runner.run(args, timeout_s=timeout_s, cwd=dest.parent)
     except CommandFailed as exc:
         dest.unlink(missing_ok=True)
-        raise CorruptMedia(f"{src.name}: SILK voice note could not be decoded") from exc
+        if exc.returncode == CORRUPT_EXIT_STATUS:
+            raise CorruptMedia(f"{src.name}: SILK voice note could not be decoded") from exc
+        raise  # the decoder could not run (a broken install, out of memory): not the upload's fault
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
     return dest
+
+
+END_OF_STREAM = b"\xff\xff"  # the SILK SDK's encoder (QQ) ends a file with a packet length of -1
+CORRUPT_EXIT_STATUS = 3  # the child's status for a file the decoder refuses; anything else is the worker's fault
+
+
+class _SilkReader(io.RawIOBase):
+    """The voice note as silk-python reads it, ending at the SDK's end-of-stream marker.
+
+    silk-python reads each packet's 16-bit length with `read(2)` and has no check for the -1 that the SDK's own
+    encoder writes last: it would try to decode a packet of 65535 bytes and refuse the whole file."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        super().__init__()
+        self._raw, self._ended = raw, False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._ended:
+            return b""
+        data = self._raw.read(size)
+        if size == 2 and data == END_OF_STREAM:
+            self._ended = True
+            return b""
+        return data
 
 
 class _Enough(Exception):
@@ -77,12 +108,12 @@ def _decode_main(src: Path, dest: Path, max_samples: int) -> int:
         wav.setsampwidth(2)
         wav.setframerate(SAMPLE_RATE)
         try:
-            pysilk.decode(fh, _WavSink(wav, max_samples), SAMPLE_RATE)
+            pysilk.decode(_SilkReader(fh), _WavSink(wav, max_samples), SAMPLE_RATE)
         except _Enough:
             pass
         except pysilk.SilkError as exc:
             print(f"SILK decoding failed: {exc}", file=sys.stderr)
-            return 1
+            return CORRUPT_EXIT_STATUS
     return 0
 
 

@@ -34,13 +34,16 @@ def is_hdr(video: VideoInfo) -> bool:
 
 def to_sdr(frames: Any, video: VideoInfo) -> Any:
     """`frames` (an ffmpeg-python stream of `video`'s HDR pictures) as BT.709 SDR yuv420p."""
-    linear: dict[str, Any] = {"transfer": "linear", "npl": NOMINAL_PEAK_NITS, "transferin": video.color_transfer}
-    if video.color_primaries in _ZSCALE_PRIMARIES:
-        linear["primariesin"] = _ZSCALE_PRIMARIES[video.color_primaries]
-    if video.color_space in _ZSCALE_MATRIX:
-        linear["matrixin"] = _ZSCALE_MATRIX[video.color_space]
-    if video.color_range in ("tv", "pc"):
-        linear["rangein"] = "limited" if video.color_range == "tv" else "full"
+    # HLG and PQ come with BT.2020 in practice: an unknown or unusual tag is read as that, rather than leaving
+    # zscale without a way to BT.709 (it would refuse the frames and the whole rendition).
+    linear: dict[str, Any] = {
+        "transfer": "linear",
+        "npl": NOMINAL_PEAK_NITS,
+        "transferin": video.color_transfer,
+        "primariesin": _ZSCALE_PRIMARIES.get(video.color_primaries or "", "2020"),
+        "matrixin": _ZSCALE_MATRIX.get(video.color_space or "", "2020_ncl"),
+        "rangein": "full" if video.color_range == "pc" else "limited",
+    }
     return (
         frames.filter("zscale", **linear)
         .filter("format", "gbrpf32le")

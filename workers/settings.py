@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     limits: MediaLimitsSettings = MediaLimitsSettings()
     rungs: tuple[int, ...] = (720, 360)
     x264_preset: str = "veryfast"
-    # x264-params added for rungs of 720p and up (transcode/ladder.py: LARGE_RUNG_X264_PARAMS); empty: the preset alone.
+    # x264-params added for rungs of 720p and up with the veryfast preset (transcode/ladder.py); empty: the preset alone.
     x264_large_rung_params: str = "subme=1"
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"

@@ -154,7 +154,8 @@ def make_hdr_phone_clip(path: Path, *, transfer: str, duration_s: float = 2.0) -
              "format=yuv420p10le")
     run_tool("ffmpeg", "-f", "lavfi", "-i", graph, "-f", "lavfi", "-i", f"sine=f=330:d={duration_s}",
              "-c:v", "libx265", "-preset", "ultrafast",
-             "-x265-params", f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc",
+             # A keyframe every half second, as phones write them often: the poster's keyframes-only pick runs.
+             "-x265-params", f"log-level=error:keyint=15:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc",
              "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc", "-tag:v", "hvc1",
              "-c:a", "aac", "-shortest", path)  # fmt: skip
     return path
@@ -214,14 +215,17 @@ def make_amr_voice_note(path: Path, speech: Path) -> Path:
     return path
 
 
-def make_wechat_voice_note(path: Path, speech: Path) -> Path:
-    """A WeChat voice note: SILK v3 at 24 kHz with Tencent's leading 0x02 byte (silk-python's encoder)."""
+def make_wechat_voice_note(path: Path, speech: Path, *, tencent: bool = True) -> Path:
+    """A WeChat voice note: SILK v3 at 24 kHz with Tencent's leading 0x02 byte (silk-python's encoder); with
+    `tencent=False` a QQ-style one, as the SILK SDK's encoder writes it: no 0x02, and a -1 packet length at the end."""
     import pysilk
 
     pcm = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(speech), "-f", "s16le", "-ac", "1",
                           "-ar", "24000", "-"], capture_output=True, timeout=TOOL_TIMEOUT_S, check=True).stdout
     with path.open("wb") as out:
-        pysilk.encode(io.BytesIO(pcm), out, 24000, 24000, tencent=True)
+        pysilk.encode(io.BytesIO(pcm), out, 24000, 24000, tencent=tencent)
+        if not tencent:
+            out.write(b"\xff\xff")
     return path
 
 

@@ -252,3 +252,11 @@ def test_truncated_source_that_still_probes_is_corrupt(truncated_faststart_mp4: 
     with pytest.raises(CorruptMedia):
         encode_ladder(truncated_faststart_mp4, probe, plan_ladder(probe), tmp_path, limits=LIMITS)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_other_presets_stand_as_they_are_on_the_large_rung(landscape_720p_clip: Path, tmp_path: Path) -> None:
+    # subme=1 was measured as a speed-up of veryfast; ultrafast (subme=0) or slow (subme=8) keep their own.
+    probe = probe_media(landscape_720p_clip, limits=LIMITS)
+    specs = [spec for spec in plan_ladder(probe) if spec.label == "720p"]
+    (out,) = encode_ladder(landscape_720p_clip, probe, specs, tmp_path, limits=LIMITS, preset="ultrafast")
+    assert _x264_settings(out.path)["subme"] == "0"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from transcode.errors import CorruptMedia, TooLong
+from tests.support.media import make_wechat_voice_note
+from transcode.errors import CommandFailed, CorruptMedia, TooLong
 from transcode.limits import MediaLimits
 from transcode.probe import probe_media
 from transcode.silk import SAMPLE_RATE, decode_silk, is_silk
@@ -47,3 +48,21 @@ def test_voice_note_over_the_duration_limit_is_too_long(wechat_voice_note: Path,
     assert wav.stat().st_size <= 44 + 2 * SAMPLE_RATE * 2
     with pytest.raises(TooLong):
         probe_media(wav, limits=short)
+
+
+def test_qq_style_voice_note_with_the_sdk_end_marker_decodes(mandarin_speech_wav: Path, tmp_path: Path) -> None:
+    note = make_wechat_voice_note(tmp_path / "qq voice.slk", mandarin_speech_wav, tencent=False)
+    assert note.read_bytes().startswith(b"#!SILK_V3") and note.read_bytes().endswith(b"\xff\xff")
+    wav = decode_silk(note, tmp_path / "voice.wav", limits=LIMITS)
+    speech = probe_media(mandarin_speech_wav, limits=LIMITS)
+    assert abs(probe_media(wav, limits=LIMITS).duration_s - speech.duration_s) < 0.1
+
+
+def test_a_decoder_that_cannot_run_is_not_blamed_on_the_upload(wechat_voice_note: Path, tmp_path: Path) -> None:
+    # Debian's own Python has neither silk-python nor Weike: the child fails to import, which is the worker's
+    # fault (a broken install), so the lesson must not be told its file is damaged.
+    python_bin = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "/bin/false"
+    with pytest.raises(CommandFailed) as caught:
+        decode_silk(wechat_voice_note, tmp_path / "voice.wav", limits=LIMITS, python_bin=python_bin)
+    assert not isinstance(caught.value, CorruptMedia)
+    assert not (tmp_path / "voice.wav").exists()
