@@ -23,10 +23,8 @@ pytestmark = pytest.mark.e2e
 def stack_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     from tests.support.stacks import stack
 
-    # A slow preset (as it is, without the large rungs' faster sub-pixel refinement) makes the transcode last long
-    # enough to be killed in the middle of it.
-    with stack(request.param, tmp_path / "var", request, asr_enabled=False, x264_preset="slow",
-               x264_large_rung_params="") as settings:
+    # A slow preset makes the transcode last long enough to be killed in the middle of it.
+    with stack(request.param, tmp_path / "var", request, asr_enabled=False, x264_preset="slow") as settings:
         yield settings
 
 
