@@ -12,6 +12,7 @@ import ffmpeg
 
 from transcode import runner
 from transcode.command import compile_ffmpeg, file_url, open_input
+from transcode.ladder import upright_frames
 from transcode.limits import MediaLimits
 from transcode.probe import ProbeResult, VideoInfo
 from transcode.tone_map import is_hdr, to_sdr
@@ -141,9 +142,7 @@ def _grab_candidate(
     options: dict[str, str] = {"ss": f"{position_s:.3f}"} if position_s > 0 else {}
     if keyframes_only:
         options.update(skip_frame="nokey", t=str(KEYFRAME_WINDOW_S))
-    frames = open_input(src, **options)[str(video.index)]
-    if video.interlaced:
-        frames = frames.filter("bwdif", mode="send_frame", deint="all")
+    frames = upright_frames(open_input(src, **options), video)
     batch = THUMBNAIL_KEYFRAMES if keyframes_only else THUMBNAIL_FRAMES
     scaled = frames.filter("scale", width, height)
     if is_hdr(video):  # as the renditions are: an HDR phone's picture in SDR, not grey and washed out

@@ -23,6 +23,8 @@ WECHAT_PREFIX = b"\x02"
 SAMPLE_RATE = 24000  # WeChat's and QQ's SILK encoders work at 24 kHz at most
 MIME_TYPE = "audio/silk"
 FORMAT_NAME = "silk"
+END_OF_STREAM = b"\xff\xff"  # the SILK SDK's encoder (QQ) ends a file with a packet length of -1
+CORRUPT_EXIT_STATUS = 3  # the child's status for a file the decoder refuses; anything else is the worker's fault
 
 
 def is_silk(path: Path) -> bool:
@@ -48,10 +50,6 @@ def decode_silk(src: Path, dest: Path, *, limits: MediaLimits, python_bin: str =
         dest.unlink(missing_ok=True)
         raise
     return dest
-
-
-END_OF_STREAM = b"\xff\xff"  # the SILK SDK's encoder (QQ) ends a file with a packet length of -1
-CORRUPT_EXIT_STATUS = 3  # the child's status for a file the decoder refuses; anything else is the worker's fault
 
 
 class _SilkReader(io.RawIOBase):

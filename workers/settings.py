@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from transcode.ladder import LARGE_RUNG_X264_PARAMS
 from transcode.limits import MediaLimits
 from transcode.model_store import default_cache_dir
 
@@ -50,7 +51,7 @@ class Settings(BaseSettings):
     rungs: tuple[int, ...] = (720, 360)
     x264_preset: str = "veryfast"
     # x264-params added for rungs of 720p and up with the veryfast preset (transcode/ladder.py); empty: the preset alone.
-    x264_large_rung_params: str = "subme=1"
+    x264_large_rung_params: str = LARGE_RUNG_X264_PARAMS
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"
 
