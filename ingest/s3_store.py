@@ -9,6 +9,11 @@ public put_object cannot send that header (metadata becomes X-Amz-Meta-If-None-M
 uses the client's request method `_execute`, as minio 7.2's own put_object does. put_if_absent also stats first;
 on a server that ignores If-None-Match, two concurrent writers of one key can both create it (for content-addressed
 keys they write the same bytes, so the race costs an upload, not data).
+
+Presigned URLs: SigV4 signs the Host header, so a URL signed for the internal endpoint (http://minio:9000) cannot
+be rewritten to the public one afterwards. With `public_endpoint` (the reverse proxy browsers reach), a second
+client, configured with the region so that it never asks the server for it, signs URLs for the public host; it
+sends no requests.
 """
 
 from __future__ import annotations
@@ -46,16 +51,20 @@ MIN_PART_SIZE = 5 << 20  # S3's floor for every part but the last
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _FOREIGN_ERRORS = (MinioException, urllib3.exceptions.HTTPError)
 log = logging.getLogger(__name__)
-_URL_OPTIONS = frozenset({"endpoint", "access_key", "secret_key", "region", "secure", "part_size_mb",
-                          "connect_timeout_s", "read_timeout_s", "retries"})
+_URL_OPTIONS = frozenset({"endpoint", "public_endpoint", "access_key", "secret_key", "region", "secure",
+                          "part_size_mb", "connect_timeout_s", "read_timeout_s", "retries"})
 
 
 class S3Store:
     def __init__(self, *, bucket: str, endpoint: str = "s3.amazonaws.com", access_key: str | None = None,
                  secret_key: str | None = None, region: str = "us-east-1", secure: bool = True,
                  part_size_bytes: int = DEFAULT_PART_SIZE, connect_timeout_s: float = 5.0,
-                 read_timeout_s: float = 120.0, retries: int = 3, scratch_dir: Path | None = None) -> None:
-        """`endpoint` is host[:port]; timeouts and retries bound how long a dead store can hold a caller."""
+                 read_timeout_s: float = 120.0, retries: int = 3, scratch_dir: Path | None = None,
+                 public_endpoint: str | None = None) -> None:
+        """`endpoint` is host[:port]; timeouts and retries bound how long a dead store can hold a caller.
+
+        `public_endpoint` (http(s)://host[:port]) is where browsers reach the store; presigned URLs name it.
+        """
         if not _BUCKET.fullmatch(bucket):
             raise StorageConfigError(f"invalid bucket name {bucket!r}")
         if part_size_bytes < MIN_PART_SIZE:
@@ -78,6 +87,15 @@ class S3Store:
                                  secure=secure, region=region, http_client=http)
         except ValueError as exc:
             raise StorageConfigError(f"bad S3 endpoint {endpoint!r}: {exc}") from exc
+        self.public_endpoint = public_endpoint or None
+        self._presigner = self._client
+        if public_endpoint:
+            public_host, public_secure = _split_endpoint(public_endpoint, option="public_endpoint")
+            try:
+                self._presigner = Minio(public_host, access_key=access_key or None, secret_key=secret_key or None,
+                                        secure=public_secure, region=region, http_client=http)
+            except ValueError as exc:
+                raise StorageConfigError(f"bad S3 public_endpoint {public_endpoint!r}: {exc}") from exc
 
     def __repr__(self) -> str:
         scheme = "https" if self.secure else "http"
@@ -86,7 +104,10 @@ class S3Store:
     @classmethod
     def from_url(cls, url: str, *, scratch_dir: Path | None = None) -> S3Store:
         """s3://bucket?endpoint=http://host:port&access_key=…&secret_key=…&region=…&secure=0,
-        or http(s)://[access_key:secret_key@]host:port/bucket?region=…  (error details never echo the URL)."""
+        or http(s)://[access_key:secret_key@]host:port/bucket?region=…  (error details never echo the URL).
+
+        Either form takes public_endpoint=https://host[:port]: the address presigned URLs are signed for.
+        """
         try:
             parts = urlsplit(url)
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -122,7 +143,7 @@ class S3Store:
         return cls(bucket=bucket, endpoint=endpoint, access_key=access_key, secret_key=secret_key,
                    region=query.get("region") or "us-east-1", secure=secure, part_size_bytes=part_size_bytes,
                    connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, retries=retries,
-                   scratch_dir=scratch_dir)
+                   scratch_dir=scratch_dir, public_endpoint=query.get("public_endpoint") or None)
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -250,8 +271,8 @@ class S3Store:
         if content_type:
             params["response-content-type"] = content_type
         with s3_errors(f"presigning {key}"):
-            return self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s),
-                                                     response_headers=cast("DictType", params) or None)
+            return self._presigner.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s),
+                                                        response_headers=cast("DictType", params) or None)
 
     # -- the bucket ----------------------------------------------------------------------------------------
 
@@ -307,13 +328,14 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
-def _split_endpoint(endpoint: str) -> tuple[str, bool]:
+def _split_endpoint(endpoint: str, *, option: str = "endpoint") -> tuple[str, bool]:
     """http://host:port -> ("host:port", False); a bare host:port is https."""
     if "://" not in endpoint:
         return endpoint.strip("/"), True
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-        raise StorageConfigError("S3 endpoint must look like http://host:port")
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") \
+            or parts.query or parts.username:
+        raise StorageConfigError(f"S3 {option} must look like http://host:port")
     return parts.netloc, parts.scheme == "https"
 
 

@@ -7,9 +7,12 @@ all under ``data_dir``. Only ``api/deps.py`` and ``workers/wiring.py`` call :fun
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,8 +84,15 @@ class Settings(BaseSettings):
     asr_threads: int = 0  # 0: the engine's default
     models_dir: Path | None = None  # default: ~/.cache/weike-models (shared by every data_dir)
 
-    # Resumable uploads (tus). With no token set, upload creation is open (embedded defaults only).
-    upload_token: str = ""
+    # Accounts. The secret signs API tokens; empty means generated once and kept in data_dir/secret_key
+    # (embedded defaults only: production refuses to start without one).
+    secret_key: str = ""
+    token_ttl_s: int = 3600
+    web_session_ttl_s: int = 12 * 3600
+    login_max_failures: int = 5
+    login_failure_window_s: int = 15 * 60
+
+    # Resumable uploads (tus).
     upload_expires_s: int = 7 * 24 * 3600
     upload_lock_s: float = 60.0
     upload_sweep_interval_s: float = 300.0  # beat: expire unfinished uploads, adopt finished orphans
@@ -105,11 +115,40 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs a real database (WEIKE_DATABASE_URL), not SQLite")
-            if not self.upload_token:
-                raise ValueError("production needs WEIKE_UPLOAD_TOKEN until accounts exist")
-            if "minioadmin" in self.storage_url:
-                raise ValueError("production must not use MinIO's default credentials")
+            if len(self.secret_key) < 32 or _looks_like_example(self.secret_key):
+                raise ValueError("production needs WEIKE_SECRET_KEY: at least 32 random characters, not the example")
+            if _looks_like_example(self.storage_url) or _looks_like_example(self.database_url):
+                raise ValueError("production must not use the example passwords of .env.example")
         return self
+
+    def signing_key(self) -> str:
+        """The secret that signs tokens: configured, or (embedded defaults) made once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text(encoding="ascii").strip()
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key)
+        return key
+
+    def media_origins(self) -> str:
+        """Where browsers fetch media from besides this site: the object store's (public) endpoint, for the pages'
+        Content-Security-Policy."""
+        if not self.storage_url.startswith("s3://"):
+            return ""
+        query = parse_qs(urlsplit(self.storage_url).query)
+        endpoint = (query.get("public_endpoint") or query.get("endpoint") or [""])[0]
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        return f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
 
     @property
     def scratch_dir(self) -> Path:
@@ -134,6 +173,13 @@ class Settings(BaseSettings):
             "storage": self.storage_url.split("?")[0],
             "broker": self.broker_url.split("@")[-1],
         }
+
+
+EXAMPLE_MARKERS = ("change-me", "changeme", "minioadmin")
+
+
+def _looks_like_example(value: str) -> bool:
+    return any(marker in value.lower() for marker in EXAMPLE_MARKERS)
 
 
 @lru_cache
