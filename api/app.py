@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.limits import UploadSizeLimit
-from api.routes import captions, health, lessons, meta, pages, uploads
+from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
+from api.routes import accounts, captions, health, lessons, meta, pages, review, uploads
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(accounts.router)
     app.include_router(lessons.router)
+    app.include_router(review.router)
     app.include_router(meta.router)
     app.include_router(captions.router)
     app.include_router(uploads.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/v1/lessons",))
+    app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))
+    app.add_middleware(SecurityHeaders, media_origins=settings.media_origins())
     return app

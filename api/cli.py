@@ -7,8 +7,10 @@ import errno
 import hashlib
 import logging
 import os
+import secrets
 import signal
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -92,6 +95,8 @@ def serve(
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
+    if not _first_administrator(settings):
+        raise typer.Exit(2)
     procs = []
     if not no_worker:
         logs = settings.data_dir / "logs"
@@ -106,12 +111,8 @@ def serve(
     for name, proc, log_path in procs:
         console.print(f"  {name:9} pid {proc.pid}, log {log_path}")
     console.print(f"\n[bold green]微课 Weike 已启动:[/] http://{host}:{port}/  (API 文档: http://{host}:{port}/docs)")
-    if settings.upload_token:
-        console.print("上传需要令牌（WEIKE_UPLOAD_TOKEN）：请求头 Authorization: Bearer <令牌>")
-    else:
-        console.print("[yellow]上传未设令牌：上传是开放的，任何能访问此地址的人都可以上传"
-                      "（设置 WEIKE_UPLOAD_TOKEN 可加口令）。[/]")
-    console.print(f"  上传页面  http://{host}:{port}/upload   可续传上传接口 /api/v1/uploads/ (tus 1.0.0)")
+    console.print(f"  登录页面  http://{host}:{port}/login   上传页面 http://{host}:{port}/upload   "
+                  "可续传上传接口 /api/v1/uploads/ (tus 1.0.0)")
     # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; with the default handler that kills
     # this process before the `finally` below could stop the workers. Turn it into an exception instead.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -128,6 +129,33 @@ def serve(
             stop_worker(proc)
     if failed:
         raise typer.Exit(failed)
+
+
+def _first_administrator(settings: Settings) -> bool:
+    """Embedded defaults: with no administrator yet, make `admin` with a random password and say it once.
+    Production: refuse to start without one (`weike users create NAME --role admin`)."""
+    from catalog.accounts import create_account, has_admin
+    from catalog.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine) as session:
+            if has_admin(session):
+                return True
+            if settings.environment == "production":
+                console.print("[bold red]无法启动：还没有管理员账号。请先运行 weike users create 用户名 --role admin[/]\n"
+                              "Refusing to start: no administrator (weike users create NAME --role admin).")
+                return False
+            password = secrets.token_urlsafe(12)
+            create_account(session, username="admin", role="admin", password=password, display_name="管理员",
+                           actor="weike serve")
+    finally:
+        engine.dispose()
+    console.print(Panel(f"已创建管理员账号（只显示这一次，请记下）/ Administrator created (shown once):\n"
+                        f"  用户名 username: [bold]admin[/]\n  密码 password: [bold]{password}[/]\n"
+                        "用 weike users set-password admin 可以改密码 / change it with weike users set-password admin",
+                        title="管理员 Administrator", border_style="yellow"))
+    return True
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -297,6 +325,142 @@ def models_install(
         table.add_row(engine, str(path), size)
     console.print(table)
     console.print(f"[green]已就绪[/]：当前引擎 {settings.asr_engine}")
+
+
+users_cli = typer.Typer(help="Accounts: uploaders, organisers, reviewers, administrators.", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+orgs_cli = typer.Typer(help="The county's townships and branches.", no_args_is_help=True)
+cli.add_typer(orgs_cli, name="orgs")
+
+ROLE_NAMES = {"uploader": "支部上传员", "organiser": "乡镇组织员", "reviewer": "县审核员", "admin": "管理员"}
+
+
+def _read_password(confirm: bool = True) -> str:
+    """One line from standard input when it is not a terminal; otherwise asked (twice) without echo."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    password: str = typer.prompt("密码 Password", hide_input=True, confirmation_prompt=confirm)
+    return password
+
+
+def _account_change(action: object) -> None:
+    """Run a catalog change in one transaction; its error in Chinese, exit 1."""
+    from catalog.errors import CatalogError
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    from catalog.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine) as session:
+            action(session)  # type: ignore[operator]
+    except CatalogError as exc:
+        console.print(f"[red]{exc.message}[/]（{exc.code}）")
+        raise typer.Exit(code=1) from exc
+    finally:
+        engine.dispose()
+
+
+@users_cli.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="uploader | organiser | reviewer | admin")],
+    org: Annotated[str | None, typer.Option(help="an uploader's branch, an organiser's township (乡镇/支部 when "
+                                                 "a branch name repeats)")] = None,
+    display_name: Annotated[str | None, typer.Option(help="the name pages show")] = None,
+) -> None:
+    """Create an account; the password comes from standard input (one line) or is asked twice."""
+    from catalog.accounts import create_account
+
+    password = _read_password()
+    _account_change(lambda s: create_account(s, username=username, role=role, password=password, org=org,
+                                             display_name=display_name, actor="cli"))
+    console.print(f"[green]已创建账号[/] {username}（{ROLE_NAMES.get(role, role)}{'，' + org if org else ''}）")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """Every account with its role, organisation and state."""
+    from catalog.accounts import list_accounts
+    from catalog.models import Organisation
+
+    table = Table(title="账号", show_header=True)
+    for column in ("用户名", "姓名", "角色", "所属", "状态"):
+        table.add_column(column)
+
+    def fill(session: object) -> None:
+        for a in list_accounts(session):  # type: ignore[arg-type]
+            org = session.get(Organisation, a.org_id) if a.org_id else None  # type: ignore[attr-defined]
+            table.add_row(a.username, a.display_name or "", ROLE_NAMES.get(a.role, a.role), org.name if org else "",
+                          "已停用" if a.disabled else "正常")
+
+    _account_change(fill)
+    console.print(table)
+
+
+@users_cli.command("set-password")
+def users_set_password(username: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """A new password (standard input, or asked twice); the old one's tokens and logins stop working."""
+    from catalog.accounts import set_password
+
+    password = _read_password()
+    _account_change(lambda s: set_password(s, username, password, actor="cli"))
+    console.print(f"[green]已修改密码[/] {username}")
+
+
+@users_cli.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """The account can no longer log in; its tokens and logins stop working at once."""
+    from catalog.accounts import disable_account
+
+    _account_change(lambda s: disable_account(s, username, actor="cli"))
+    console.print(f"[green]已停用账号[/] {username}")
+
+
+ORG_COLUMNS = {"township": ("township", "乡镇", "乡镇（街道）"), "branch": ("branch", "支部", "党支部"),
+               "type": ("type", "类型", "支部类型")}
+
+
+@orgs_cli.command("import")
+def orgs_import(csv_file: Annotated[Path, typer.Argument(help="CSV: township,branch,type (or 乡镇,支部,类型)")]) -> None:
+    """Create or update the county's townships and branches; importing the same file again changes nothing."""
+    from catalog.errors import OrgImportInvalid
+    from catalog.organisations import OrgRow, import_organisations, parse_branch_type
+
+    rows: list[OrgRow] = []
+    try:
+        with csv_file.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = {name.strip() for name in reader.fieldnames or []}
+            columns = {field: next((n for n in names if n in header), None) for field, names in ORG_COLUMNS.items()}
+            if columns["township"] is None or columns["branch"] is None:
+                raise OrgImportInvalid(f"header {sorted(header)}", message="表头应为 township,branch,type 或 乡镇,支部,类型")
+            for number, raw in enumerate(reader, start=2):
+                raw = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+                township, branch = raw.get(columns["township"] or "", ""), raw.get(columns["branch"] or "", "")
+                if not township:
+                    raise OrgImportInvalid(f"line {number}", message=f"第 {number} 行没有填写乡镇")
+                try:
+                    kind = parse_branch_type(raw.get(columns["type"] or "", "") if columns["type"] else None)
+                except ValueError as exc:
+                    raise OrgImportInvalid(f"line {number}: type {exc}", message=(
+                        f"第 {number} 行的支部类型“{exc}”无法识别（可填：村、社区、海上、企业、离退休）")) from exc
+                rows.append(OrgRow(township=township, branch=branch, branch_type=kind))
+    except OSError as exc:
+        console.print(f"[red]无法读取 {csv_file}：{exc.strerror}[/]")
+        raise typer.Exit(code=1) from exc
+    except OrgImportInvalid as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(code=1) from exc
+    report = []
+    _account_change(lambda s: report.append(import_organisations(s, rows)))
+    r = report[0]
+    console.print(f"完成：新建乡镇 {r.townships_created} 个，新建支部 {r.branches_created} 个，"
+                  f"移入乡镇 {r.branches_moved} 个，更新类型 {r.branches_updated} 个"
+                  + ("" if r.changed else "（没有变化）"))
 
 
 def main() -> None:

@@ -11,11 +11,22 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.errors import (
+    AccountExists,
+    AccountInvalid,
+    AccountNotFound,
+    AlreadyUploaded,
     AssetNotFound,
     CaptionsNotEditable,
     CaptionVersionConflict,
     CatalogError,
+    Forbidden,
+    InvalidCredentials,
+    InvalidTransition,
     LessonNotFound,
+    LoginThrottled,
+    NotAuthenticated,
+    NotPublished,
+    ReasonRequired,
     TranscriptNotFound,
 )
 from ingest.errors import EmptyUpload, IngestError, ObjectMissing, StorageUnavailable, UploadTooLarge
@@ -46,7 +57,27 @@ STATUS_BY_CODE: dict[str, int] = {
     CaptionVersionConflict.code: 409,
     CaptionsNotEditable.code: 409,
     CaptionsInvalid.code: 422,
+    Forbidden.code: 403,
+    NotAuthenticated.code: 401,
+    InvalidCredentials.code: 401,
+    LoginThrottled.code: 429,
+    InvalidTransition.code: 409,
+    NotPublished.code: 409,
+    ReasonRequired.code: 422,
+    AlreadyUploaded.code: 409,
+    AccountInvalid.code: 422,
+    AccountExists.code: 409,
+    AccountNotFound.code: 404,
 }
+
+
+def domain_headers(exc: Exception) -> dict[str, str] | None:
+    """Headers a domain error's answer needs: a challenge with 401, Retry-After with 429."""
+    if isinstance(exc, LoginThrottled):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, NotAuthenticated | InvalidCredentials):
+        return {"WWW-Authenticate": 'Bearer realm="weike"'}
+    return None
 
 HTTP_MESSAGES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "请求有误"),
@@ -67,7 +98,9 @@ HTTP_MESSAGES: dict[int, tuple[str, str]] = {
 FIELD_NAMES = {"file": "文件", "title": "标题", "branch": "支部", "category": "分类", "speaker": "主讲人",
                "recorded_on": "录制日期", "language": "语言", "limit": "每页条数", "offset": "起始位置",
                "author": "修改人", "note": "修改说明", "segments": "字幕", "start_s": "开始时间", "end_s": "结束时间",
-               "text": "字幕文字", "base_version": "字幕版本", "version": "字幕版本", "q": "搜索词"}
+               "text": "字幕文字", "base_version": "字幕版本", "version": "字幕版本", "q": "搜索词",
+               "username": "用户名", "password": "密码", "action": "审核操作", "reasons": "审核原因",
+               "comment": "审核意见", "notes": "批注", "at_s": "批注时间", "featured": "精品标记"}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -99,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status = STATUS_BY_CODE.get(code, 400)
         if status >= 500:
             log.warning("%s: %s", code, exc)
-        return JSONResponse(error_body(code, message), status_code=status)
+        return JSONResponse(error_body(code, message), status_code=status, headers=domain_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

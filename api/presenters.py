@@ -9,27 +9,36 @@ from api.schemas import (
     CaptionsPublic,
     CategoryPublic,
     ErrorPublic,
+    HistoryEntryPublic,
     JobPublic,
     LessonPublic,
     LessonSummary,
     NamedRef,
+    ReviewPublic,
+    ReviewReasonPublic,
+    TimedNotePublic,
 )
 from catalog import captions as catalog_captions
 from catalog.assets import list_assets
+from catalog.audit import latest_decision, notes_of, reasons_of
 from catalog.captions import SearchTerm, search_terms
 from catalog.jobs import list_jobs
-from catalog.models import Asset, AssetKind, Category, Job, JobState, Lesson, Organisation
+from catalog.lessons import lesson_facts
+from catalog.lifecycle import JobFacts, ReviewAction, Viewer, caption_state, is_insider
+from catalog.models import Asset, AssetKind, AuditEntry, Category, Job, Lesson, Organisation
+from catalog.review import REVIEW_REASONS
 from transcode.asr_text import to_simplified
 
 
 def asset_url(asset: Asset) -> str:
-    return f"/api/v1/assets/{asset.id}/content"
+    return f"/api/v1/assets/{asset.public_id}/content"
 
 
 def asset_public(asset: Asset) -> AssetPublic:
     return AssetPublic(
-        id=asset.id or 0, kind=asset.kind, label=asset.label or None, url=asset_url(asset),
-        mime_type=asset.mime_type, size_bytes=asset.size_bytes, sha256=asset.sha256, duration_s=asset.duration_s,
+        id=asset.public_id, kind=asset.kind, label=asset.label or None, url=asset_url(asset),
+        mime_type=asset.mime_type if asset.kind != AssetKind.ORIGINAL else "application/octet-stream",
+        size_bytes=asset.size_bytes, sha256=asset.sha256, duration_s=asset.duration_s,
         width=asset.width, height=asset.height, bit_rate=asset.bit_rate,
     )
 
@@ -48,50 +57,69 @@ def _error(code: str | None, message: str | None) -> ErrorPublic | None:
     return ErrorPublic(code=code, message=message or "") if code else None
 
 
-def lesson_public(session: Session, lesson: Lesson) -> LessonPublic:
+def lesson_public(session: Session, lesson: Lesson, viewer: Viewer) -> LessonPublic:
+    """A lesson as `viewer` may see it (the caller checked that they may): the public gets no original, checksum,
+    uploaded file name or processing errors; those are for the lesson's branch, its township and the county."""
     jobs = list_jobs(session, lesson.id)
+    insider = is_insider(viewer, lesson_facts(session, lesson))
+    assets = [a for a in list_assets(session, lesson.id) if insider or a.kind != AssetKind.ORIGINAL]
     return LessonPublic(
         id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
-        error=_error(lesson.error_code, lesson.error_message), speaker=lesson.speaker,
+        review_state=lesson.review_state, featured=lesson.featured, revision=lesson.revision,
+        review=review_public(session, lesson),
+        error=_error(lesson.error_code, lesson.error_message) if insider else None, speaker=lesson.speaker,
         branch=_branch(session, lesson), category=_category(session, lesson),
         language=lesson.language, recorded_on=lesson.recorded_on, media_kind=lesson.media_kind,
-        duration_s=lesson.duration_s, original_filename=lesson.original_filename, size_bytes=lesson.size_bytes,
-        sha256=lesson.original_sha256, created_at=lesson.created_at, updated_at=lesson.updated_at,
-        assets=[asset_public(a) for a in list_assets(session, lesson.id)],
+        duration_s=lesson.duration_s, original_filename=lesson.original_filename if insider else None,
+        size_bytes=lesson.size_bytes, sha256=lesson.original_sha256 if insider else None,
+        created_at=lesson.created_at, updated_at=lesson.updated_at,
+        assets=[asset_public(a) for a in assets],
         jobs=[JobPublic(step=j.step, state=j.state, progress=int(round(j.progress * 100)),
                         attempts=j.attempts, error=_error(j.error_code, j.error_message))
-              for j in jobs],
+              for j in jobs] if insider else [],
         detected_language=lesson.detected_language, language_probability=lesson.language_probability,
-        caption_version=lesson.caption_version, captions=captions_public(session, lesson, jobs),
+        caption_version=lesson.caption_version, captions=captions_public(session, lesson, jobs, insider=insider),
     )
 
 
-CAPTION_STEPS = ("transcribe", "captions")
+REVIEW_DECISIONS = tuple(a.value for a in ReviewAction)
 
 
-def captions_public(session: Session, lesson: Lesson, jobs: list[Job]) -> CaptionsPublic | None:
-    """The captions' state from their jobs and versions; None when the lesson gets no captions."""
-    caption_jobs = [j for j in jobs if j.step in CAPTION_STEPS]
-    current = catalog_captions.current_version(session, lesson.id)
-    if not caption_jobs and current is None:
+def reason_refs(codes: list[str]) -> list[ReviewReasonPublic]:
+    return [ReviewReasonPublic(code=c, label=REVIEW_REASONS.get(c, c)) for c in codes]
+
+
+def review_public(session: Session, lesson: Lesson) -> ReviewPublic | None:
+    entry = latest_decision(session, lesson.id, REVIEW_DECISIONS)
+    if entry is None:
         return None
-    # A recognition failure stops mattering once a reviewer has typed the captions (a version exists).
-    failed = next((j for j in caption_jobs if j.state == JobState.FAILED
-                   and (j.step != "transcribe" or current is None)), None)
+    return ReviewPublic(action=entry.action, reviewer=entry.actor, reasons=reason_refs(reasons_of(entry)),
+                        comment=entry.comment, at=entry.at,
+                        notes=[TimedNotePublic(at_s=n.at_s, text=n.text) for n in notes_of(entry)])
+
+
+def history_entry_public(entry: AuditEntry) -> HistoryEntryPublic:
+    return HistoryEntryPublic(at=entry.at, actor=entry.actor, action=entry.action, from_state=entry.from_state,
+                              to_state=entry.to_state, reasons=reason_refs(reasons_of(entry)), comment=entry.comment,
+                              notes=[TimedNotePublic(at_s=n.at_s, text=n.text) for n in notes_of(entry)])
+
+
+def captions_public(session: Session, lesson: Lesson, jobs: list[Job], *, insider: bool) -> CaptionsPublic | None:
+    """The captions' state (catalog/lifecycle.py) from their jobs and versions; None when the lesson gets none."""
+    current = catalog_captions.current_version(session, lesson.id)
     counts = catalog_captions.segment_counts(session, lesson.id)
-    if failed is not None:
-        state = "failed"
-    elif any(j.state in (JobState.PENDING, JobState.RUNNING) for j in caption_jobs):
-        state = "processing"
-    elif current is None:
-        return None  # skipped: the lesson itself failed
-    else:
-        state = "ready" if counts.get(current.version, 0) else "empty"
+    state = caption_state([JobFacts(j.step, j.state) for j in jobs],
+                          current_version=current.version if current else None,
+                          current_segments=counts.get(current.version, 0) if current else 0)
+    if state is None:
+        return None
+    failed = next((j for j in jobs if j.step in ("transcribe", "captions") and j.state == "failed"), None)
     reasons = catalog_captions.review_reasons(current) if current is not None else []
     return CaptionsPublic(
-        state=state, version=lesson.caption_version, latest_version=current.version if current else None,
+        state=state, version=lesson.caption_version,
+        latest_version=current.version if current else None,
         source=current.source if current else None, needs_review=bool(reasons), review_reasons=reasons,
-        error=_error(failed.error_code, failed.error_message) if failed else None,
+        error=_error(failed.error_code, failed.error_message) if failed and state == "failed" and insider else None,
     )
 
 
@@ -99,6 +127,7 @@ def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
     poster = next((a for a in list_assets(session, lesson.id) if a.kind == AssetKind.POSTER), None)
     return LessonSummary(
         id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
+        review_state=lesson.review_state, featured=lesson.featured,
         speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
         language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
         created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,

@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from fastapi import UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
 LanguageCode = Literal["zh", "yue", "other"]
+ReasonCode = Literal["detached_from_practice", "copied", "reused_script", "staged", "poor_sound", "poor_picture",
+                     "wrong_category", "other"]  # catalog.review.REVIEW_REASONS
+ReviewStateName = Literal["awaiting_review", "published", "rejected", "revision_requested", "withdrawn"]
+
+
+class RequestBody(BaseModel):
+    """Request bodies refuse fields they do not know (422): nobody sets a status, a branch or an author this way."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorPublic(BaseModel):
@@ -16,14 +26,14 @@ class ErrorPublic(BaseModel):
 
 
 class AssetPublic(BaseModel):
-    id: int
+    id: str = Field(description="random public id")
     kind: Literal["original", "rendition", "poster", "audio_edition", "subtitles_vtt", "subtitles_srt", "transcript",
                   "open_captions"]
     label: str | None = None
     url: str
     mime_type: str
     size_bytes: int
-    sha256: str
+    sha256: str | None = Field(default=None, description="the original's only for the lesson's branch and reviewers")
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
@@ -62,11 +72,36 @@ class CaptionsPublic(BaseModel):
     error: ErrorPublic | None = None
 
 
+class ReviewReasonPublic(BaseModel):
+    code: str
+    label: str
+
+
+class TimedNotePublic(BaseModel):
+    at_s: float
+    text: str
+
+
+class ReviewPublic(BaseModel):
+    """The latest review decision."""
+
+    action: str
+    reviewer: str
+    reasons: list[ReviewReasonPublic]
+    comment: str | None = None
+    notes: list[TimedNotePublic] = []
+    at: datetime
+
+
 class LessonPublic(BaseModel):
     id: str
     title: str
     status: Literal["queued", "processing", "ready", "failed"]
     progress: int = Field(ge=0, le=100)
+    review_state: ReviewStateName | None = Field(default=None, description="null until processing is ready")
+    featured: bool = False
+    revision: int = 1
+    review: ReviewPublic | None = None
     error: ErrorPublic | None = None
     speaker: str | None = None
     branch: NamedRef | None = None
@@ -75,9 +110,9 @@ class LessonPublic(BaseModel):
     recorded_on: date | None = None
     media_kind: Literal["video", "audio"] | None = None
     duration_s: float | None = None
-    original_filename: str | None = None
+    original_filename: str | None = Field(default=None, description="for the lesson's branch and reviewers")
     size_bytes: int
-    sha256: str
+    sha256: str | None = Field(default=None, description="the original's; for the lesson's branch and reviewers")
     created_at: datetime
     updated_at: datetime
     assets: list[AssetPublic]
@@ -93,6 +128,8 @@ class LessonSummary(BaseModel):
     title: str
     status: Literal["queued", "processing", "ready", "failed"]
     progress: int
+    review_state: ReviewStateName | None = None
+    featured: bool = False
     speaker: str | None = None
     branch: NamedRef | None = None
     category: CategoryPublic | None = None
@@ -165,17 +202,18 @@ class CaptionHistoryPublic(BaseModel):
     versions: list[CaptionVersionPublic]
 
 
-class EditedSegmentIn(BaseModel):
+class EditedSegmentIn(RequestBody):
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)
     text: str = Field(max_length=500)
 
 
-class CaptionEditCreate(BaseModel):
-    author: str = Field(min_length=1, max_length=100, description="who corrected the captions")
+class CaptionEditCreate(RequestBody):
+    """The author is the account that sends it."""
+
     note: str | None = Field(default=None, max_length=500)
     base_version: int | None = Field(default=None, description="the version edited; 409 when it is not current")
-    segments: list[EditedSegmentIn] = Field(max_length=20000)
+    segments: list[EditedSegmentIn] = Field(min_length=1, max_length=20000)
 
 
 class TranscriptHitPublic(BaseModel):
@@ -191,3 +229,62 @@ class TranscriptSearchPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+class LessonCreate(RequestBody):
+    """A multipart upload: `file` and the lesson's fields. An uploader's lessons go into their own branch."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    file: UploadFile = Field(description="the lesson's video or audio file")
+    title: str | None = Field(default=None, max_length=200)
+    branch: str | None = Field(default=None, max_length=200, description="reviewers and administrators only")
+    category: str | None = Field(default=None, max_length=64)
+    speaker: str | None = Field(default=None, max_length=100)
+    recorded_on: date | None = None
+    language: LanguageCode = "zh"
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds")
+
+
+class MePublic(BaseModel):
+    username: str
+    display_name: str | None = None
+    role: Literal["uploader", "organiser", "reviewer", "admin"]
+    org: NamedRef | None = None
+
+
+class TimedNoteIn(RequestBody):
+    at_s: float = Field(ge=0, description="seconds into the lesson")
+    text: str = Field(min_length=1, max_length=500)
+
+
+class ReviewCreate(RequestBody):
+    action: Literal["approve", "reject", "request_revision", "withdraw", "republish"]
+    reasons: list[ReasonCode] = Field(default=[], max_length=8, description="codes from GET /api/v1/review-reasons")
+    comment: str | None = Field(default=None, max_length=2000)
+    notes: list[TimedNoteIn] = Field(default=[], max_length=100)
+
+
+class FeatureUpdate(RequestBody):
+    featured: bool
+
+
+class HistoryEntryPublic(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None = None
+    to_state: str | None = None
+    reasons: list[ReviewReasonPublic] = []
+    comment: str | None = None
+    notes: list[TimedNotePublic] = []
+
+
+class LessonHistoryPublic(BaseModel):
+    lesson_id: str
+    entries: list[HistoryEntryPublic]

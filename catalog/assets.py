@@ -50,8 +50,9 @@ def list_assets(session: Session, lesson_id: str) -> list[Asset]:
     return sorted(assets, key=lambda a: (order.get(AssetKind(a.kind), 9), -(a.height or 0) * (a.width or 0)))
 
 
-def get_asset(session: Session, asset_id: int) -> Asset | None:
-    return session.get(Asset, asset_id)
+def get_asset(session: Session, public_id: str) -> Asset | None:
+    """An asset by the random id its URL carries."""
+    return session.exec(select(Asset).where(Asset.public_id == public_id)).first()
 
 
 def has_asset(session: Session, lesson_id: str, kind: AssetKind, *, label: str | None = None) -> bool:

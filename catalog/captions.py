@@ -191,11 +191,11 @@ def published_segments_matching(terms: Sequence[SearchTerm]) -> Any:
     return stmt
 
 
-def search_transcripts(session: Session, *, terms: Sequence[SearchTerm], offset: int = 0, limit: int = 50
-                       ) -> tuple[list[TranscriptHit], int]:
+def search_transcripts(session: Session, *, terms: Sequence[SearchTerm], visible: Any, offset: int = 0,
+                       limit: int = 50) -> tuple[list[TranscriptHit], int]:
     """Where the published captions say every term in one segment: lesson and time of each such segment, newest
-    lessons first."""
-    stmt = published_segments_matching(terms)
+    lessons first; only lessons matching `visible` (catalog.lessons.visible_clause) count."""
+    stmt = published_segments_matching(terms).where(visible)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(
         stmt.order_by(col(Lesson.created_at).desc(), col(Lesson.id), col(TranscriptSegment.position))

@@ -77,3 +77,69 @@ class UploadLocked(CatalogError):
 class UploadOffsetMismatch(CatalogError):
     code = "upload_offset_mismatch"
     message = "上传进度不一致，将从服务器记录的位置继续"
+
+
+class Forbidden(CatalogError):
+    """The object is visible to the caller, the action is not theirs to take."""
+
+    code = "forbidden"
+    message = "没有权限进行此操作"
+
+
+class NotAuthenticated(CatalogError):
+    code = "not_authenticated"
+    message = "请先登录"
+
+
+class InvalidCredentials(CatalogError):
+    code = "invalid_credentials"
+    message = "用户名或密码不正确"
+
+
+class LoginThrottled(CatalogError):
+    code = "too_many_login_failures"
+    message = "登录失败次数过多，请稍后再试"
+
+    def __init__(self, detail: str = "", *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class AccountInvalid(CatalogError):
+    code = "account_invalid"
+    message = "账号信息填写有误"
+
+
+class AccountExists(CatalogError):
+    code = "account_exists"
+    message = "该用户名已被使用"
+
+
+class AccountNotFound(CatalogError):
+    code = "account_not_found"
+    message = "找不到该账号"
+
+
+class OrgImportInvalid(CatalogError):
+    code = "org_import_invalid"
+    message = "组织架构表格式有误"
+
+
+class InvalidTransition(CatalogError):
+    code = "invalid_transition"
+    message = "课程当前的审核状态不允许这个操作"
+
+
+class ReasonRequired(CatalogError):
+    code = "reason_required"
+    message = "退回或要求修改时，请至少选择一个原因"
+
+
+class NotPublished(CatalogError):
+    code = "not_published"
+    message = "只有已发布的课程才能评为精品"
+
+
+class AlreadyUploaded(CatalogError):
+    code = "already_uploaded"
+    message = "这个文件已经上传过了，不需要重复上传"

@@ -3,6 +3,10 @@
 A worker *claims* a pending job (or one whose lease expired) with one conditional UPDATE, renews the
 lease while it works, and completes it only while it still holds the lease. A sweep turns expired
 leases (the worker died, whatever the broker did with the message) back into pending jobs to re-enqueue.
+
+A step whose input changes while it runs (a caption edit during the captions step) is *asked for again*
+(:func:`restart_jobs`): the running worker keeps its lease, and its job comes back pending when the run
+ends (:func:`finish`). However many requests arrive meanwhile, one run is in progress and one follows it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, case, or_, update
 from sqlmodel import Session, col, select
 
 from catalog.lessons import set_status
@@ -100,6 +104,9 @@ def claim(session: Session, *, lesson_id: str, step: str, owner: str, lease_s: f
             lease_expires_at=now + timedelta(seconds=lease_s),
             attempts=col(Job.attempts) + 1,
             started_at=now,
+            # Asked for no later than now: a clock ahead of this worker's (the API's, the sweep's) must not make
+            # the fresh run look asked for again (see restart_jobs).
+            enqueued_at=case((col(Job.enqueued_at) > now, now), else_=col(Job.enqueued_at)),
             progress=0.0,
         )
         .execution_options(synchronize_session=False)
@@ -130,20 +137,33 @@ def finish(
     state: JobState,
     error_code: str | None = None,
     error_message: str | None = None,
-) -> bool:
-    """Mark the job done, failed or skipped if this owner still holds it."""
+) -> JobState | None:
+    """Mark the job done, failed or skipped if this owner still holds it; None when it does not.
+
+    A job asked for again while it ran (:func:`restart_jobs`) is pending once more instead, with a fresh
+    count of attempts; the result is then ``JobState.PENDING`` and the caller enqueues it after commit.
+    """
+    held = and_(col(Job.lesson_id) == lesson_id, col(Job.step) == step, col(Job.lease_owner) == owner)
     result = session.execute(
         update(Job)
-        .where(
-            and_(col(Job.lesson_id) == lesson_id, col(Job.step) == step,
-                 col(Job.lease_owner) == owner, col(Job.state) == JobState.RUNNING)
-        )
+        .where(and_(held, col(Job.state) == JobState.RUNNING))
         .values(state=state, progress=1.0 if state == JobState.DONE else col(Job.progress),
                 finished_at=utcnow(), lease_expires_at=None, error_code=error_code,
                 error_message=error_message)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0)) == 1
+    if int(getattr(result, "rowcount", 0)) != 1:
+        return None
+    # The UPDATE above holds the row until commit, so a request for another run either landed before it
+    # (and is seen here) or waits and finds the job finished (and restarts it).
+    again = session.execute(
+        update(Job)
+        .where(and_(held, col(Job.state) == state, col(Job.enqueued_at) > col(Job.started_at)))
+        .values(state=JobState.PENDING, progress=0.0, attempts=0, lease_owner=None, finished_at=None,
+                error_code=None, error_message=None, enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return JobState.PENDING if int(getattr(again, "rowcount", 0)) == 1 else state
 
 
 def release(session: Session, *, lesson_id: str, step: str, owner: str) -> None:
@@ -174,22 +194,39 @@ def skip_pending(session: Session, lesson_id: str, *, only: Collection[str] | No
 
 def restart_jobs(session: Session, lesson_id: str, steps: Mapping[str, str],
                  dependencies: Mapping[str, Sequence[str]] | None = None) -> list[StepRef]:
-    """Run these steps (step -> queue) again: created, or reset to pending whatever their state; returns those
-    whose prerequisites are met, to enqueue after commit. A worker still running one loses its lease (its
-    renewal and completion check the owner) and stops; the fresh run redoes the work."""
-    existing = {j.step: j for j in session.exec(select(Job).where(Job.lesson_id == lesson_id)).all()}
+    """Run these steps (step -> queue) again, from the lesson's current input; returns the jobs to enqueue
+    after commit. Requests arriving while a step runs or waits coalesce into one more run:
+
+    - none yet, or finished (done, failed, skipped): reset to pending, with a fresh count of attempts, and
+      returned when its prerequisites are met;
+    - pending: left as it is: the run it waits for reads the newest input;
+    - running: the worker keeps its lease, so no second run starts beside it; the job is marked as asked for
+      again (enqueued after it started) and :func:`finish` makes it pending when the run ends.
+    """
+    existing = {j.step: j for j in session.exec(
+        select(Job).where(Job.lesson_id == lesson_id, col(Job.step).in_(list(steps))).with_for_update()
+    ).all()}
     now = utcnow()
+    restarted = []
     for step, queue in steps.items():
-        job = existing.get(step) or Job(lesson_id=lesson_id, step=step, queue=queue)
+        job = existing.get(step)
+        if job is not None and job.state == JobState.PENDING:
+            continue
+        if job is not None and job.state == JobState.RUNNING:
+            started = job.started_at or now
+            job.enqueued_at = max(now, started + timedelta(microseconds=1))  # later than the start, whatever the clocks
+            session.add(job)
+            continue
+        job = job or Job(lesson_id=lesson_id, step=step, queue=queue)
         job.state, job.progress, job.attempts = JobState.PENDING, 0.0, 0
         job.lease_owner = job.lease_expires_at = job.started_at = job.finished_at = None
         job.error_code = job.error_message = None
         job.enqueued_at = now
         session.add(job)
+        restarted.append(StepRef(lesson_id, step, queue))
     session.flush()
     deps = dependencies or {}
-    return [StepRef(lesson_id, step, queue) for step, queue in steps.items()
-            if prerequisites_met(session, lesson_id, deps.get(step, ()))]
+    return [r for r in restarted if prerequisites_met(session, lesson_id, deps.get(r.step, ()))]
 
 
 def list_jobs(session: Session, lesson_id: str) -> list[Job]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, true
 from sqlmodel import Session, col, select
 
 from catalog.captions import SearchTerm, published_segments_matching
-from catalog.errors import InvalidMetadata, UnknownCategory
-from catalog.models import Language, Lesson, LessonStatus, utcnow
+from catalog.errors import Forbidden, InvalidMetadata, UnknownCategory
+from catalog.lifecycle import SEES_EVERYTHING, LessonFacts, Viewer, may_upload_into, review_state_when_ready
+from catalog.models import Language, Lesson, LessonStatus, Organisation, ReviewState, Role, utcnow
 from catalog.organisations import branch_for_name, find_category
 
 MAX_TITLE_CHARS = 200
@@ -33,6 +35,40 @@ def get_lesson(session: Session, lesson_id: str) -> Lesson | None:
     return session.get(Lesson, lesson_id)
 
 
+def lesson_facts(session: Session, lesson: Lesson) -> LessonFacts:
+    branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
+    return LessonFacts(review_state=lesson.review_state, status=lesson.status, branch_id=lesson.branch_id,
+                       township_id=branch.parent_id if branch else None)
+
+
+def upload_branch_id(session: Session, viewer: Viewer, named: str | None) -> int | None:
+    """The branch an upload goes into: an uploader's own (naming another is Forbidden); for the county's staff,
+    None (the branch named in the metadata, if any, is found or created with the lesson)."""
+    if viewer.role in SEES_EVERYTHING:
+        return None
+    own = session.get(Organisation, viewer.org_id) if viewer.org_id else None
+    named = (named or "").strip() or None
+    if own is None or (named is not None and named != own.name) or not may_upload_into(viewer, own.id):
+        raise Forbidden(f"{viewer.username} may not upload into {named!r}", message="只能上传到自己所在的支部")
+    return own.id
+
+
+def visible_clause(viewer: Viewer) -> Any:
+    """SQL for catalog/lifecycle.py's `can_see`, to filter lists and searches (kept in step by
+    tests/api/test_permissions.py, which checks every listed lesson against `can_see`)."""
+    if viewer.role in SEES_EVERYTHING:
+        return true()
+    published = col(Lesson.review_state) == ReviewState.PUBLISHED
+    if viewer.org_id is None:
+        return published
+    if viewer.role == Role.UPLOADER:
+        return or_(published, col(Lesson.branch_id) == viewer.org_id)
+    if viewer.role == Role.ORGANISER:
+        branches = select(Organisation.id).where(Organisation.parent_id == viewer.org_id)
+        return or_(published, col(Lesson.branch_id).in_(branches))
+    return published
+
+
 def find_by_sha256(session: Session, sha256: str) -> Lesson | None:
     return session.exec(select(Lesson).where(Lesson.original_sha256 == sha256)).first()
 
@@ -45,6 +81,8 @@ def create_lesson(
     original_sha256: str,
     size_bytes: int,
     original_filename: str | None,
+    uploaded_by_id: int | None = None,
+    branch_id: int | None = None,
 ) -> Lesson:
     title = " ".join(fields.title.split())[:MAX_TITLE_CHARS]
     if not title:
@@ -57,7 +95,8 @@ def create_lesson(
         if category is None:
             raise UnknownCategory(f"category {fields.category!r}")
         category_id = category.id
-    branch_id = branch_for_name(session, fields.branch).id if fields.branch and fields.branch.strip() else None
+    if branch_id is None and fields.branch and fields.branch.strip():
+        branch_id = branch_for_name(session, fields.branch).id
     lesson = Lesson(
         title=title,
         speaker=(fields.speaker or "").strip()[:100] or None,
@@ -69,6 +108,7 @@ def create_lesson(
         original_sha256=original_sha256,
         size_bytes=size_bytes,
         original_filename=(original_filename or "")[:300] or None,
+        uploaded_by_id=uploaded_by_id,
     )
     session.add(lesson)
     session.flush()
@@ -78,6 +118,9 @@ def create_lesson(
 def list_lessons(
     session: Session,
     *,
+    viewer: Viewer,
+    uploaded_by_id: int | None = None,
+    review_state: str | None = None,
     category_id: int | None = None,
     branch_id: int | None = None,
     status: str | None = None,
@@ -88,7 +131,7 @@ def list_lessons(
 ) -> tuple[list[Lesson], int]:
     """A page of lessons, newest first, and the total matching count. `terms`: each one in the title, the speaker
     or what the published captions say (anywhere in them)."""
-    stmt = select(Lesson)
+    stmt = select(Lesson).where(visible_clause(viewer))
     for term in terms:
         spoken = published_segments_matching([term]).with_only_columns(col(Lesson.id))
         stmt = stmt.where(or_(term.matches(Lesson.title), term.matches(Lesson.speaker), col(Lesson.id).in_(spoken)))
@@ -100,6 +143,10 @@ def list_lessons(
         stmt = stmt.where(Lesson.status == status)
     if language is not None:
         stmt = stmt.where(Lesson.language == language)
+    if uploaded_by_id is not None:
+        stmt = stmt.where(Lesson.uploaded_by_id == uploaded_by_id)
+    if review_state is not None:
+        stmt = stmt.where(Lesson.review_state == review_state)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     page = session.exec(
         stmt.order_by(col(Lesson.created_at).desc(), col(Lesson.id)).offset(offset).limit(limit)
@@ -120,6 +167,7 @@ def set_status(
     lesson.error_message = error_message
     if status == LessonStatus.READY:
         lesson.progress = 100
+        lesson.review_state = review_state_when_ready(lesson.review_state)
     lesson.updated_at = utcnow()
     session.add(lesson)
     session.flush()

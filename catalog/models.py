@@ -29,6 +29,33 @@ class OrgKind(StrEnum):
     BRANCH = "branch"
 
 
+class BranchType(StrEnum):
+    """What kind of branch (支部) it is: the seeds name village, community, maritime, enterprise and retiree ones."""
+
+    VILLAGE = "村"
+    COMMUNITY = "社区"
+    MARITIME = "海上"
+    ENTERPRISE = "企业"
+    RETIREE = "离退休"
+
+
+class Role(StrEnum):
+    UPLOADER = "uploader"  # a branch's secretary or member: uploads into their branch
+    ORGANISER = "organiser"  # a township's organiser: sees its branches' lessons
+    REVIEWER = "reviewer"  # county review staff
+    ADMIN = "admin"
+
+
+class ReviewState(StrEnum):
+    """County review, beside the processing status (None until processing is ready)."""
+
+    AWAITING_REVIEW = "awaiting_review"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    REVISION_REQUESTED = "revision_requested"
+    WITHDRAWN = "withdrawn"
+
+
 class LessonStatus(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
@@ -84,7 +111,59 @@ class Organisation(SQLModel, table=True):
     name: str = Field(max_length=200, index=True)
     kind: str = Field(default=OrgKind.BRANCH, sa_type=String(16))
     parent_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    branch_type: str | None = Field(default=None, sa_type=String(16))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Account(SQLModel, table=True):
+    """A person who logs in. Uploaders belong to a branch, organisers to a township; the others to none."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str | None = Field(default=None, max_length=100)
+    role: str = Field(sa_type=String(16))
+    org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    password_hash: str = Field(max_length=200)
+    disabled: bool = False
+    # Bumped when the password changes or the account is disabled: tokens carrying an older epoch stop working.
+    token_epoch: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebSession(SQLModel, table=True):
+    """A browser's login: the cookie holds a random token whose SHA-256 is this row's id; logout deletes it."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed login, for the per-username limit (kept in the database: every API process shares it)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who did what, when. Review decisions, feature changes, caption edits, account changes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    lesson_id: str | None = Field(default=None, foreign_key="lesson.id", index=True, max_length=32,
+                                  ondelete="CASCADE")
+    subject: str | None = Field(default=None, max_length=200)  # e.g. the account an account change is about
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str | None = Field(default=None, max_length=32)
+    reasons: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON list of reason codes
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON [{at_s, text}]
 
 
 class Category(SQLModel, table=True):
@@ -119,14 +198,25 @@ class Lesson(LessonBase, table=True):
     detected_language: str | None = Field(default=None, sa_type=String(8))
     language_probability: float | None = None
     caption_version: int | None = None
+    # County review (catalog/lifecycle.py): None until processing is ready.
+    review_state: str | None = Field(default=None, sa_type=String(24), index=True)
+    featured: bool = False
+    revision: int = 1
+    uploaded_by_id: int | None = Field(default=None, foreign_key="account.id", index=True, ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+def new_public_id() -> str:
+    return uuid.uuid4().hex
 
 
 class Asset(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("lesson_id", "kind", "label", name="uq_asset_lesson_kind_label"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # What URLs name: random, so assets cannot be listed by counting.
+    public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True, index=True)
     lesson_id: str = Field(foreign_key="lesson.id", index=True, max_length=32, ondelete="CASCADE")
     kind: str = Field(sa_type=String(24))
     label: str = Field(default="", max_length=32)
@@ -224,6 +314,7 @@ class Upload(SQLModel, table=True):
     sha256_state: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     client_sha256: str | None = Field(default=None, max_length=64)
     lesson_id: str | None = Field(default=None, foreign_key="lesson.id", max_length=32, ondelete="SET NULL")
+    account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # A PATCH holds this lock while it writes; a second PATCH meanwhile is answered 423 Locked.

@@ -20,11 +20,13 @@ from catalog.models import Upload, UploadState, utcnow
 
 def create_upload(session: Session, *, upload_id: str, length: int, metadata: dict[str, str],
                   filename: str | None, client_sha256: str | None, staging_key: str, expires_s: float,
-                  multipart_upload_id: str | None = None, sha256_state: bytes | None = None) -> Upload:
+                  multipart_upload_id: str | None = None, sha256_state: bytes | None = None,
+                  account_id: int | None = None) -> Upload:
     now = utcnow()
     upload = Upload(id=upload_id, length=length, metadata_json=json.dumps(metadata, ensure_ascii=False),
                     filename=(filename or "")[:300] or None, client_sha256=client_sha256, staging_key=staging_key,
-                    multipart_upload_id=multipart_upload_id, sha256_state=sha256_state, created_at=now,
+                    multipart_upload_id=multipart_upload_id, sha256_state=sha256_state, account_id=account_id,
+                    created_at=now,
                     updated_at=now, expires_at=now + timedelta(seconds=expires_s))
     session.add(upload)
     session.flush()

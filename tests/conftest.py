@@ -32,6 +32,20 @@ def worker(stack_settings: object, tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def client(stack_settings: object) -> Iterator[object]:
+    """The API, logged in as a county reviewer (who may upload for any branch and sees every lesson)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.support.accounts import login_as
+
+    with TestClient(create_app(stack_settings)) as c:  # type: ignore[arg-type]
+        login_as(c, stack_settings, "reviewer", "reviewer")
+        yield c
+
+
+@pytest.fixture
+def anonymous(stack_settings: object) -> Iterator[object]:
+    """The API as somebody who has not logged in."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app

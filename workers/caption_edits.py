@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from catalog import captions as catalog_captions
 from catalog import jobs
+from catalog.audit import record
 from catalog.captions import SegmentFacts
 from catalog.db import unit_of_work
 from catalog.errors import CaptionsNotEditable, CaptionVersionConflict, LessonNotFound, TranscriptNotFound
@@ -63,6 +64,8 @@ def save_edited_captions(
                 note=(note or "").strip() or None, language=current.language if current else lesson.language,
                 segments=[SegmentFacts(start_s=s.start_s, end_s=s.end_s, text=s.text) for s in edited],
             )  # fmt: skip
+            record(session, actor=author, action="captions_edited", lesson_id=lesson_id,
+                   to_state=f"v{version.version}", comment=(note or "").strip() or None)
             refs = jobs.restart_jobs(session, lesson_id, {s: STEPS[s].queue for s in REGENERATED_STEPS},
                                      DEPENDENCIES)
             jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)

@@ -51,15 +51,19 @@ def guess_mime(filename: str | None) -> str:
     return mime or "application/octet-stream"
 
 
-def admit_stream(ctx: Context, stream: BinaryIO, *, filename: str | None, fields: LessonFields) -> Admitted:
+def admit_stream(ctx: Context, stream: BinaryIO, *, filename: str | None, fields: LessonFields,
+                 uploaded_by_id: int | None = None, branch_id: int | None = None) -> Admitted:
     """Store the bytes and create (or find) their lesson."""
     s = ctx.settings
     received = receive_original(stream, ctx.storage, max_size_bytes=s.max_upload_bytes, scratch_dir=s.scratch_dir)
-    return admit_stored(ctx, received.stored, filename=filename, fields=fields)
+    return admit_stored(ctx, received.stored, filename=filename, fields=fields, uploaded_by_id=uploaded_by_id,
+                        branch_id=branch_id)
 
 
-def admit_stored(ctx: Context, stored: StoredObject, *, filename: str | None, fields: LessonFields) -> Admitted:
-    """Create the lesson for an original already in storage (idempotent on its SHA-256)."""
+def admit_stored(ctx: Context, stored: StoredObject, *, filename: str | None, fields: LessonFields,
+                 uploaded_by_id: int | None = None, branch_id: int | None = None) -> Admitted:
+    """Create the lesson for an original already in storage (idempotent on its SHA-256). `branch_id`, when given,
+    wins over a branch named in `fields` (an uploader's lessons go into their own branch)."""
     with unit_of_work(ctx.engine) as session:
         existing = find_by_sha256(session, stored.sha256)
         if existing is not None:
@@ -67,9 +71,12 @@ def admit_stored(ctx: Context, stored: StoredObject, *, filename: str | None, fi
     try:
         with unit_of_work(ctx.engine) as session:
             lesson = create_lesson(session, fields=fields, original_key=stored.key, original_sha256=stored.sha256,
-                                   size_bytes=stored.size_bytes, original_filename=display_name(filename) or None)
+                                   size_bytes=stored.size_bytes, original_filename=display_name(filename) or None,
+                                   uploaded_by_id=uploaded_by_id, branch_id=branch_id)
             record_asset(session, lesson.id, AssetKind.ORIGINAL, AssetFacts(
                 key=stored.key, mime_type=guess_mime(filename), size_bytes=stored.size_bytes, sha256=stored.sha256))
+            # The type guessed from the uploader's name is only a hint for the workers; the API serves the original
+            # as application/octet-stream, always as an attachment.
     except IntegrityError:
         # The same bytes were admitted concurrently: answer with the lesson that won.
         with unit_of_work(ctx.engine) as session:

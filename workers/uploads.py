@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from catalog import uploads as rows
+from catalog.accounts import get_account_by_id, viewer_of
 from catalog.db import unit_of_work
 from catalog.errors import (
+    AlreadyUploaded,
     CatalogError,
     InvalidMetadata,
     UnknownCategory,
@@ -35,7 +37,8 @@ from catalog.errors import (
     UploadOffsetMismatch,
     UploadTerminated,
 )
-from catalog.lessons import LessonFields
+from catalog.lessons import LessonFields, lesson_facts, upload_branch_id
+from catalog.lifecycle import ANONYMOUS, Viewer, can_see
 from catalog.models import Language, Upload, UploadState, utcnow
 from catalog.organisations import find_category
 from ingest import keys
@@ -110,7 +113,7 @@ def fields_from_metadata(metadata: dict[str, str]) -> LessonFields:
                         language=language)
 
 
-def create_upload(ctx: Context, *, length: int, metadata: dict[str, str]) -> UploadView:
+def create_upload(ctx: Context, *, length: int, metadata: dict[str, str], viewer: Viewer) -> UploadView:
     """Validate what the client says, prepare storage, record the upload. Nothing is stored on refusal."""
     s = ctx.settings
     if length <= 0:
@@ -123,6 +126,7 @@ def create_upload(ctx: Context, *, length: int, metadata: dict[str, str]) -> Upl
     if client_sha256 is not None and not _SHA256.fullmatch(client_sha256):
         raise InvalidMetadata("sha256 is not 64 hex digits", message="文件校验值格式有误")
     with unit_of_work(ctx.engine) as session:
+        upload_branch_id(session, viewer, fields.branch)
         if fields.category and find_category(session, fields.category) is None:
             raise UnknownCategory(f"category {fields.category!r}")
     upload_id = uuid.uuid4().hex
@@ -132,7 +136,8 @@ def create_upload(ctx: Context, *, length: int, metadata: dict[str, str]) -> Upl
             session, upload_id=upload_id, length=length, metadata=metadata,
             filename=display_name(metadata.get("filename")) or None, client_sha256=client_sha256,
             staging_key=keys.upload_staging(upload_id), expires_s=s.upload_expires_s,
-            multipart_upload_id=progress.multipart_upload_id, sha256_state=progress.sha256_state)
+            multipart_upload_id=progress.multipart_upload_id, sha256_state=progress.sha256_state,
+            account_id=viewer.account_id)
         return _view(upload)
 
 
@@ -263,7 +268,17 @@ def _complete(ctx: Context, upload: Upload, progress: Progress, lock: _Lock) -> 
                                    message=WHOLE_FILE_MISMATCH_MESSAGE)
         original, _created = store.publish(upload.id, staged)
         lock.keep()
-        admitted = admit_stored(ctx, original, filename=upload.filename, fields=fields_from_metadata(metadata))
+        fields = fields_from_metadata(metadata)
+        with unit_of_work(ctx.engine) as session:
+            account = get_account_by_id(session, upload.account_id) if upload.account_id else None
+            viewer = viewer_of(account) if account else ANONYMOUS
+            branch_id = upload_branch_id(session, viewer, fields.branch) if account else None
+        admitted = admit_stored(ctx, original, filename=upload.filename, fields=fields,
+                                uploaded_by_id=upload.account_id, branch_id=branch_id)
+        if not admitted.created:
+            with unit_of_work(ctx.engine) as session:
+                if not can_see(viewer, lesson_facts(session, admitted.lesson)):
+                    raise AlreadyUploaded(f"upload {upload.id} repeats lesson {admitted.lesson.id} of another branch")
     except (IngestError, CatalogError) as exc:
         if getattr(exc, "retryable", False):
             raise

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlmodel import Session
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, CurrentUser, SessionDep, ViewerDep
 from api.errors import ApiError
 from api.presenters import query_terms
+from api.routes.lessons import visible_lesson
 from api.schemas import (
     CaptionEditCreate,
     CaptionHistoryPublic,
@@ -22,22 +23,17 @@ from api.schemas import (
 )
 from catalog import captions as catalog_captions
 from catalog.db import unit_of_work
-from catalog.errors import LessonNotFound, TranscriptNotFound
-from catalog.lessons import get_lesson
+from catalog.errors import Forbidden, TranscriptNotFound
+from catalog.lessons import lesson_facts, visible_clause
+from catalog.lifecycle import may_edit_captions
 from catalog.models import CaptionVersion, Lesson
 from workers.caption_edits import save_edited_captions
 
 router = APIRouter(prefix="/api/v1", tags=["captions"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic}, 409: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}  # fmt: skip
-
-
-def _lesson(session: Session, lesson_id: str) -> Lesson:
-    lesson = get_lesson(session, lesson_id)
-    if lesson is None:
-        raise LessonNotFound(lesson_id)
-    return lesson
+    401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}, 404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}  # fmt: skip
 
 
 def transcript_public(session: Session, lesson: Lesson, version: CaptionVersion) -> TranscriptPublic:
@@ -56,11 +52,11 @@ def transcript_public(session: Session, lesson: Lesson, version: CaptionVersion)
 
 
 @router.get("/lessons/{lesson_id}/transcript", response_model=TranscriptPublic, responses=ERRORS)
-def lesson_transcript(lesson_id: str, session: SessionDep,
+def lesson_transcript(lesson_id: str, session: SessionDep, viewer: ViewerDep,
                       version: int | None = Query(default=None, ge=1, description="default: the current one")
                       ) -> TranscriptPublic:
     """The transcript's timed segments (current version unless `version`), with low-confidence flags."""
-    lesson = _lesson(session, lesson_id)
+    lesson = visible_lesson(session, lesson_id, viewer)
     found = (catalog_captions.current_version(session, lesson_id) if version is None
              else catalog_captions.get_version(session, lesson_id, version))
     if found is None:
@@ -69,9 +65,9 @@ def lesson_transcript(lesson_id: str, session: SessionDep,
 
 
 @router.get("/lessons/{lesson_id}/captions/versions", response_model=CaptionHistoryPublic, responses=ERRORS)
-def caption_history(lesson_id: str, session: SessionDep) -> CaptionHistoryPublic:
+def caption_history(lesson_id: str, session: SessionDep, viewer: ViewerDep) -> CaptionHistoryPublic:
     """Every caption version, oldest first: automatic (speech recognition) and edited (author, time, note)."""
-    lesson = _lesson(session, lesson_id)
+    lesson = visible_lesson(session, lesson_id, viewer)
     counts = catalog_captions.segment_counts(session, lesson_id)
     return CaptionHistoryPublic(lesson_id=lesson.id, published_version=lesson.caption_version, versions=[
         CaptionVersionPublic(
@@ -82,12 +78,20 @@ def caption_history(lesson_id: str, session: SessionDep) -> CaptionHistoryPublic
 
 
 @router.post("/lessons/{lesson_id}/captions", status_code=201, response_model=TranscriptPublic, responses=ERRORS)
-def edit_captions(lesson_id: str, body: CaptionEditCreate, ctx: ContextDep) -> TranscriptPublic:
-    """Store corrected segments as a new version; subtitles, muxed renditions and open captions are remade."""
-    saved = save_edited_captions(ctx, lesson_id, segments=[s.model_dump() for s in body.segments],
-                                 author=body.author, note=body.note, base_version=body.base_version)
+def edit_captions(lesson_id: str, body: CaptionEditCreate, ctx: ContextDep, viewer: CurrentUser
+                  ) -> TranscriptPublic:
+    """Store corrected segments as a new version (its author: the caller's account); subtitles, muxed renditions
+    and open captions are remade. Reviewers may edit any lesson's captions, a branch its own until published."""
     with unit_of_work(ctx.engine) as session:
-        lesson = _lesson(session, lesson_id)
+        lesson = visible_lesson(session, lesson_id, viewer)
+        if not may_edit_captions(viewer, lesson_facts(session, lesson)):
+            raise Forbidden(f"{viewer.username} may not edit captions of {lesson_id}",
+                            message="没有权限修改这节课的字幕（已发布的课程请联系县里审核员修改）")
+    assert viewer.username is not None
+    saved = save_edited_captions(ctx, lesson_id, segments=[s.model_dump() for s in body.segments],
+                                 author=viewer.username, note=body.note, base_version=body.base_version)
+    with unit_of_work(ctx.engine) as session:
+        lesson = visible_lesson(session, lesson_id, viewer)
         version = catalog_captions.get_version(session, lesson_id, saved.version)
         assert version is not None
         return transcript_public(session, lesson, version)
@@ -96,6 +100,7 @@ def edit_captions(lesson_id: str, body: CaptionEditCreate, ctx: ContextDep) -> T
 @router.get("/transcripts/search", response_model=TranscriptSearchPage)
 def search_transcripts(
     session: SessionDep,
+    viewer: ViewerDep,
     q: Annotated[str, Query(min_length=1, max_length=100, description="words the lesson says")],
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -104,6 +109,7 @@ def search_transcripts(
     terms = query_terms(q)
     if not terms:
         raise ApiError(422, "invalid_request", "请输入要搜索的词", "blank search")
-    hits, total = catalog_captions.search_transcripts(session, terms=terms, offset=offset, limit=limit)
+    hits, total = catalog_captions.search_transcripts(session, terms=terms, visible=visible_clause(viewer),
+                                                      offset=offset, limit=limit)
     return TranscriptSearchPage(items=[TranscriptHitPublic(**vars(hit)) for hit in hits], total=total,
                                 offset=offset, limit=limit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from email.utils import format_datetime
@@ -23,13 +23,13 @@ import anyio.from_thread
 from fastapi import APIRouter, Header, Request, Response
 from starlette.requests import ClientDisconnect
 
-from api.deps import ContextDep, SettingsDep
+from api.deps import ContextDep, SettingsDep, ViewerDep
 from api.errors import ApiError
 from catalog.errors import CatalogError
+from catalog.lifecycle import Viewer, may_upload
 from ingest.errors import IngestError
 from ingest.resumable import CHECKSUM_ALGORITHMS, ChunkCheck
 from workers import uploads
-from workers.settings import Settings
 from workers.uploads import UploadView
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
@@ -55,6 +55,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "empty_file": 400,
     "invalid_metadata": 400,
     "unknown_category": 400,
+    "forbidden": 403,
 }
 
 T = TypeVar("T")
@@ -83,13 +84,23 @@ def _check_version(tus_resumable: str | None) -> None:
                       f"Tus-Resumable {tus_resumable!r}", **{"Tus-Version": TUS_VERSION})
 
 
-def _check_token(settings: Settings, authorization: str | None) -> None:
-    if not settings.upload_token:
-        return
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.upload_token.encode()):
-        raise _refuse(401, "upload_token_required", "上传需要口令，请填写正确的上传口令", "bad or missing bearer token",
-                      **{"WWW-Authenticate": 'Bearer realm="weike-uploads"'})
+def _check_uploader(viewer: Viewer) -> None:
+    """Creating an upload needs an account that may upload; the upload's URL is then the capability for its own
+    PATCH, HEAD and DELETE (a phone resuming after its login ran out still finishes)."""
+    if viewer.anonymous:
+        raise _refuse(401, "not_authenticated", "请先登录后再上传", "no credentials",
+                      **{"WWW-Authenticate": 'Bearer realm="weike"'})
+    if not may_upload(viewer):
+        raise _refuse(403, "forbidden", "该账号没有上传权限", f"{viewer.username} ({viewer.role})")
+
+
+def _printable(key: str, value: str) -> str:
+    """Metadata values are text a person typed: control characters (NUL above all, which PostgreSQL cannot store)
+    are refused before anything is stored."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise _refuse(400, "invalid_upload_metadata", "上传信息里有无法识别的控制字符，请检查标题等填写内容",
+                      f"control character in {key!r}")
+    return value
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
@@ -107,9 +118,10 @@ def parse_metadata(header: str | None) -> dict[str, str]:
         if not key.isascii() or not key.isprintable() or key in result or " " in encoded.strip():
             raise _refuse(400, "invalid_upload_metadata", "上传信息格式有误", f"bad Upload-Metadata item {key!r}")
         try:
-            result[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8") if encoded.strip() else ""
+            value = base64.b64decode(encoded.strip(), validate=True).decode("utf-8") if encoded.strip() else ""
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise _refuse(400, "invalid_upload_metadata", "上传信息格式有误", f"bad base64 for {key!r}") from exc
+        result[key] = _printable(key, value)
     return result
 
 
@@ -194,17 +206,17 @@ def discover(settings: SettingsDep) -> Response:
 def create(
     request: Request,
     ctx: ContextDep,
+    viewer: ViewerDep,
     tus_resumable: Annotated[str | None, Header()] = None,
     upload_length: Annotated[str | None, Header()] = None,
     upload_metadata: Annotated[str | None, Header()] = None,
     upload_defer_length: Annotated[str | None, Header()] = None,
     upload_checksum: Annotated[str | None, Header()] = None,
     content_type: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Create an upload (tus creation); the body may carry its first bytes (creation-with-upload)."""
     _check_version(tus_resumable)
-    _check_token(ctx.settings, authorization)
+    _check_uploader(viewer)
     if upload_defer_length is not None:
         raise _refuse(400, "invalid_upload_header", "请在开始上传时给出文件长度", "Upload-Defer-Length unsupported")
     length = _non_negative(upload_length, "Upload-Length")
@@ -217,7 +229,7 @@ def create(
         raise _refuse(415, "unsupported_media_type", "上传数据的内容类型应为 application/offset+octet-stream")
     check = _parse_checksum(upload_checksum) if with_body else None
     metadata = parse_metadata(upload_metadata)
-    view = _domain(lambda: uploads.create_upload(ctx, length=length, metadata=metadata))
+    view = _domain(lambda: uploads.create_upload(ctx, length=length, metadata=metadata, viewer=viewer))
     location = _location(request, view.id)
     if with_body:
         content_length = _non_negative(request.headers.get("content-length"), "Content-Length", required=False)

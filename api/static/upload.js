@@ -6,7 +6,6 @@
   var config = JSON.parse(document.getElementById('page-config').textContent);
   var DRAFT_KEY = 'weike.draft';
   var MINE_KEY = 'weike.myUploads';
-  var TOKEN_KEY = 'weike.uploadToken';
   var RETRY_EVERY_MS = 15000;
 
   var $ = function (id) { return document.getElementById(id); };
@@ -71,7 +70,7 @@
     });
     var radios = form.querySelectorAll('input[name=language]');
     for (var i = 0; i < radios.length; i++) { radios[i].checked = radios[i].value === draft.language; }
-    if ($('token')) { $('token').value = load(TOKEN_KEY, ''); }
+    try { localStorage.removeItem('weike.uploadToken'); } catch (e) { /* the old shared upload token */ }
   }
 
   function chooseFile(input) {
@@ -182,13 +181,8 @@
     if (!file) { showError('请先选择或录制一个视频或录音文件'); return; }
     if (!f.title) { showError('请填写课程标题'); $('title').focus(); return; }
     if (file.size > config.maxBytes) { showError('文件太大，超过了 ' + mb(config.maxBytes) + ' 的上限'); return; }
-    var headers = {};
-    if ($('token')) {
-      var token = $('token').value.replace(/^\s+|\s+$/g, '');
-      if (!token) { showError('请填写上传口令'); return; }
-      store(TOKEN_KEY, token);
-      headers.Authorization = 'Bearer ' + token;
-    }
+    // The login cookie goes along by itself; creating an upload changes state, so it carries the CSRF token.
+    var headers = { 'X-CSRF-Token': config.csrfToken };
     store(DRAFT_KEY, f);
     showError('');
     form.hidden = true;

@@ -14,6 +14,7 @@ from catalog import captions, jobs
 from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, create_lesson
 from catalog.models import CaptionSource, JobState, Lesson, LessonStatus
+from tests.support.accounts import login_as
 from tests.support.stacks import build_embedded
 from workers.settings import Settings
 from workers.wiring import context_for
@@ -31,7 +32,9 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    """A county reviewer, 王老师."""
     with TestClient(create_app(settings)) as c:
+        login_as(c, settings, "wanglaoshi", "reviewer")
         yield c
 
 
@@ -58,7 +61,7 @@ def _ready_lesson(settings: Settings, *, transcribed: bool = True) -> str:
 
 def _edit(client: TestClient, lesson_id: str, segments: list[dict[str, Any]], **extra: Any) -> Any:
     return client.post(f"/api/v1/lessons/{lesson_id}/captions",
-                       json={"author": "县委审核员王老师", "segments": segments, **extra})
+                       json={"segments": segments, **extra})
 
 
 def _chinese(text: str) -> bool:
@@ -85,11 +88,11 @@ def test_edit_is_stored_as_a_new_version_and_regeneration_is_queued(client: Test
     assert r.status_code == 201, r.text
     body = r.json()
     assert (body["version"], body["source"], body["author"], body["published_version"]) == (2, "edited",
-                                                                                           "县委审核员王老师", 1)
+                                                                                           "wanglaoshi", 1)
     assert body["segments"][1]["text"] == "长方形有四条边。" and body["segments"][1]["confidence"] is None
     history = client.get(f"/api/v1/lessons/{lesson_id}/captions/versions").json()
     assert [(v["version"], v["source"], v["author"], v["published"]) for v in history["versions"]] == [
-        (1, "auto", None, True), (2, "edited", "县委审核员王老师", False)]
+        (1, "auto", None, True), (2, "edited", "wanglaoshi", False)]
     detail = client.get(f"/api/v1/lessons/{lesson_id}").json()
     assert detail["status"] == "ready" and detail["progress"] == 100
     assert detail["captions"]["state"] == "processing"
@@ -115,7 +118,7 @@ def test_invalid_edits_are_refused_in_chinese_and_nothing_is_stored(
     assert len(client.get(f"/api/v1/lessons/{lesson_id}/captions/versions").json()["versions"]) == 1
 
 
-def test_stale_edits_missing_authors_and_untranscribed_lessons_are_refused(
+def test_stale_edits_typed_authors_empty_lists_and_missing_lessons_are_refused(
     client: TestClient, settings: Settings
 ) -> None:
     lesson_id = _ready_lesson(settings)
@@ -124,8 +127,13 @@ def test_stale_edits_missing_authors_and_untranscribed_lessons_are_refused(
     stale = _edit(client, lesson_id, ok, base_version=1)
     assert stale.status_code == 409 and stale.json()["code"] == "caption_version_conflict"
     assert _chinese(stale.json()["message"])
-    nobody = client.post(f"/api/v1/lessons/{lesson_id}/captions", json={"author": "", "segments": ok})
-    assert nobody.status_code == 422 and "修改人" in nobody.json()["message"]
+    # The author is the account: nobody can type somebody else's name.
+    typed = client.post(f"/api/v1/lessons/{lesson_id}/captions", json={"author": "县长", "segments": ok})
+    assert typed.status_code == 422 and typed.json()["code"] == "invalid_request"
+    # An empty list would delete the subtitles: refused.
+    empty = client.post(f"/api/v1/lessons/{lesson_id}/captions", json={"segments": []})
+    assert empty.status_code == 422 and "字幕" in empty.json()["message"]
+    assert len(client.get(f"/api/v1/lessons/{lesson_id}/captions/versions").json()["versions"]) == 2
     missing = client.get("/api/v1/lessons/nope/transcript")
     assert missing.status_code == 404 and missing.json()["code"] == "lesson_not_found"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,17 +48,28 @@ def test_serve_runs_api_and_workers_and_processes_an_upload(tmp_path: Path, sile
         assert len(workers) == 2, [p.cmdline() for p in workers]
         assert sum("-B" in p.cmdline() for p in workers) == 1  # one sweep
 
+        # The first start made the administrator and said its password once.
+        found = re.search(r"password: (\S+)", output)
+        assert found and "admin" in output, output
+        token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "admin", "password": found.group(1)},
+                           timeout=10).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
         with silent_video.open("rb") as fh:
-            created = httpx.post(f"{base}/api/v1/lessons", files={"file": ("无声.mp4", fh)}, timeout=30)
+            anonymous = httpx.post(f"{base}/api/v1/lessons", files={"file": ("无声.mp4", fh)}, timeout=30)
+        assert anonymous.status_code == 401, anonymous.text
+        with silent_video.open("rb") as fh:
+            created = httpx.post(f"{base}/api/v1/lessons", files={"file": ("无声.mp4", fh)}, headers=admin,
+                                 timeout=30)
         assert created.status_code == 201, created.text
         lesson_id = created.json()["id"]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            body = httpx.get(f"{base}/api/v1/lessons/{lesson_id}", timeout=5).json()
+            body = httpx.get(f"{base}/api/v1/lessons/{lesson_id}", headers=admin, timeout=5).json()
             if body["status"] in ("ready", "failed"):
                 break
             time.sleep(0.5)
-        assert body["status"] == "ready", body
+        assert body["status"] == "ready" and body["review_state"] == "awaiting_review", body
+        assert httpx.get(f"{base}/api/v1/lessons/{lesson_id}", timeout=5).status_code == 404  # not yet public
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)

@@ -32,7 +32,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def _lesson(settings: Settings, title: str, versions: list[list[tuple[float, float, str]]], *,
-            published: int | None, speaker: str | None = None) -> str:
+            published: int | None, speaker: str | None = None, review_state: str | None = "published") -> str:
+    """A lesson whose caption version `published` is what viewers see; county review says `review_state`."""
     with unit_of_work(context_for(settings).engine) as s:
         lesson = create_lesson(s, fields=LessonFields(title=title, speaker=speaker), original_key=f"originals/{title}",
                                original_sha256=hashlib.sha256(title.encode()).hexdigest(), size_bytes=1,
@@ -42,6 +43,7 @@ def _lesson(settings: Settings, title: str, versions: list[list[tuple[float, flo
                 s, lesson.id, source=CaptionSource.AUTO if number == 1 else CaptionSource.EDITED, language="zh",
                 segments=[captions.SegmentFacts(a, b, text) for a, b, text in segments])  # fmt: skip
         lesson.caption_version = published
+        lesson.review_state = review_state
         s.add(lesson)
         return lesson.id
 
@@ -52,6 +54,8 @@ def test_search_finds_what_published_captions_say_with_times(client: TestClient,
     fish = _lesson(settings, "渔船安全", [[(0.0, 4.0, "出海前检查救生衣。")], [(0.0, 4.0, "出海前检查救生衣和秧苗。")]],
                    published=1)
     _lesson(settings, "未识别", [[(0.0, 2.0, "秧苗")]], published=None)  # recognised, not yet published
+    # Not approved by the county yet: the public finds nothing of it, not even that it exists.
+    _lesson(settings, "待审核", [[(0.0, 2.0, "秧苗育苗")]], published=1, review_state="awaiting_review")
     body = client.get("/api/v1/transcripts/search", params={"q": "秧苗"}).json()
     assert body["total"] == 1
     (hit,) = body["items"]

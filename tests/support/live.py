@@ -57,7 +57,7 @@ def api_env(settings: Any, **extra: str) -> dict[str, str]:
     from tests.support.stacks import settings_env
 
     env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1",
-           "WEIKE_UPLOAD_LOCK_S": str(settings.upload_lock_s), "WEIKE_UPLOAD_TOKEN": settings.upload_token,
+           "WEIKE_UPLOAD_LOCK_S": str(settings.upload_lock_s),
            "WEIKE_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes)}
     env.update(extra)
     return env

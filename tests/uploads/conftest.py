@@ -25,9 +25,12 @@ def tus_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any
 
 @pytest.fixture
 def tus_client(tus_settings: Any) -> Iterator[TestClient]:
+    """The API as the uploader of 东风村党支部."""
     from api.app import create_app
+    from tests.support.accounts import login_as
 
     with TestClient(create_app(tus_settings)) as client:
+        login_as(client, tus_settings, "uploader", "uploader", org="东风村党支部")
         yield client
 
 

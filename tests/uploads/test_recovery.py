@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tusclient.client import TusClient
 
+from tests.support.accounts import bearer, make_account, token_for
 from tests.support.live import start_api_process
 from tests.uploads.tus import (
     OCTET,
@@ -33,10 +34,13 @@ from tests.uploads.tus import (
 
 def test_an_upload_resumes_after_the_api_process_is_killed(tus_settings: Any, tmp_path: Path) -> None:
     data = random.Random(11).randbytes(7_000_000)
+    make_account(tus_settings, "uploader", "uploader", "东风村党支部")
     api = start_api_process(tus_settings, log_path=tmp_path / "api.log")
     try:
         endpoint = f"{api.server.url}/api/v1/uploads/"
-        uploader = TusClient(endpoint).uploader(file_stream=io.BytesIO(data), chunk_size=1_000_000,
+        with httpx.Client(base_url=api.server.url) as http:
+            login = bearer(token_for(http, "uploader"))
+        uploader = TusClient(endpoint, headers=login).uploader(file_stream=io.BytesIO(data), chunk_size=1_000_000,
                                                 metadata={"title": "重启前后", "filename": "restart.mp4"})
         uploader.upload(stop_at=2_000_000)
         url = uploader.url
@@ -62,7 +66,7 @@ def test_an_upload_resumes_after_the_api_process_is_killed(tus_settings: Any, tm
         api = start_api_process(tus_settings, port=api.server.port, log_path=tmp_path / "api.log")
         offset = int(httpx.head(url, headers=V).headers["Upload-Offset"])
         assert offset == 2_000_000
-        resumed = TusClient(endpoint).uploader(file_stream=io.BytesIO(data), url=url, chunk_size=1_500_000,
+        resumed = TusClient(endpoint, headers=login).uploader(file_stream=io.BytesIO(data), url=url, chunk_size=1_500_000,
                                                retries=10, retry_delay=1)  # the dead request's lock runs out
         resumed.upload()
         final = httpx.head(url, headers=V)

@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
+from catalog.db import unit_of_work
+from catalog.models import Upload
+from tests.support.accounts import login_as
 from tests.uploads.tus import (
     ENDPOINT,
     OCTET,
     V,
     checksum,
+    context,
     create,
     head,
     incomplete_multipart_keys,
@@ -234,19 +240,40 @@ def test_a_held_lock_answers_423(tus_client: TestClient, tus_settings: Any) -> N
     assert patch(tus_client, path, 0, b"y" * 100).status_code == 204
 
 
-def test_token_guards_creation_only(tus_settings: Any) -> None:
+def test_creation_needs_an_uploading_account_and_the_url_is_the_capability(tus_settings: Any) -> None:
     from api.app import create_app
 
-    guarded = tus_settings.model_copy(update={"upload_token": "s3cret-token"})
-    with TestClient(create_app(guarded)) as client:
+    with TestClient(create_app(tus_settings)) as client:
         r = client.post(ENDPOINT, headers={**V, "Upload-Length": "4"})
-        assert r.status_code == 401 and r.json()["code"] == "upload_token_required" and _chinese(r.json()["message"])
+        assert r.status_code == 401 and r.json()["code"] == "not_authenticated" and _chinese(r.json()["message"])
+        assert r.headers["WWW-Authenticate"].startswith("Bearer") and r.headers["Tus-Resumable"] == "1.0.0"
         r = client.post(ENDPOINT, headers={**V, "Upload-Length": "4", "Authorization": "Bearer wrong"})
-        assert r.status_code == 401
-        r = client.post(ENDPOINT, headers={**V, "Upload-Length": "4", "Authorization": "Bearer s3cret-token"})
+        assert r.status_code == 401 and r.json()["code"] == "invalid_token"
+        organiser = login_as(client, tus_settings, "organiser", "organiser", org="东风镇")
+        r = client.post(ENDPOINT, headers={**V, "Upload-Length": "4", **organiser})
+        assert r.status_code == 403 and r.json()["code"] == "forbidden"
+        uploader = login_as(client, tus_settings, "uploader", "uploader", org="东风村党支部")
+        other = client.post(ENDPOINT, headers={**V, **uploader, "Upload-Length": "4",
+                                               "Upload-Metadata": metadata_header(branch="西岭村党支部")})
+        assert other.status_code == 403 and _chinese(other.json()["message"])
+        r = client.post(ENDPOINT, headers={**V, "Upload-Length": "4", **uploader})
         assert r.status_code == 201
         path = "/" + r.headers["Location"].split("/", 3)[3]
+        client.headers.pop("Authorization")
         assert patch(client, path, 0, b"abcd").status_code == 204  # the upload URL itself is the capability
+        lesson_id = head(client, path).headers["Weike-Lesson-Id"]
+        assert client.get(f"/api/v1/lessons/{lesson_id}").status_code == 404  # not public until reviewed
+        mine = client.get(f"/api/v1/lessons/{lesson_id}", headers=uploader).json()
+        assert mine["branch"]["name"] == "东风村党支部" and mine["review_state"] is None
+
+
+@pytest.mark.parametrize("value", ["标题\x00", "a\x1bb", "x\ny"])
+def test_control_characters_in_metadata_are_refused_before_anything_is_stored(tus_client: TestClient,
+                                                                              tus_settings: Any, value: str) -> None:
+    r = tus_client.post(ENDPOINT, headers={**V, "Upload-Length": "10", "Upload-Metadata": metadata_header(title=value)})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_upload_metadata" and _chinese(r.json()["message"])
+    with unit_of_work(context(tus_settings).engine) as session:
+        assert session.exec(select(Upload)).first() is None
 
 
 def test_the_last_chunk_sent_again_after_a_lost_answer_changes_nothing(tus_client: TestClient) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlmodel import select
 
 from catalog.db import unit_of_work
 from catalog.models import Upload
+from tests.support.accounts import PASSWORD, make_account
 from tests.support.live import ApiProcess, start_api_process
 from tests.support.proxy import CuttableProxy
 from tests.support.services import missing
@@ -31,7 +33,9 @@ SLOW_BYTES_S = 2.5e6  # a village uplink, so the test can cut the line mid-uploa
 def page_settings(tmp_path: Path) -> Any:
     from tests.support.stacks import build_embedded
 
-    return build_embedded(tmp_path / "var", upload_lock_s=3.0)
+    settings = build_embedded(tmp_path / "var", upload_lock_s=3.0)
+    make_account(settings, "dongfeng", "uploader", "东风村党支部")
+    return settings
 
 
 @pytest.fixture
@@ -106,11 +110,20 @@ def _stored_sha256(settings: Any, digest: str) -> str:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
+def _log_in(page: Any, base: str, *, password: str = PASSWORD, target: str = "/upload") -> None:
+    """Open `target` and log in as the uploader of 东风村党支部 on the page it sends us to."""
+    page.goto(base + target)
+    page.wait_for_selector("#login-submit")
+    page.fill("#username", "dongfeng")
+    page.fill("#password", password)
+    page.click("#login-submit")
+
+
 def _fill_and_start(page: Any, video: Path) -> None:
     page.set_input_files("#file-pick", str(video))
     page.fill("#title", "田间地头讲党课")
     page.select_option("#category", "skills")
-    page.fill("#branch", "东风村党支部")
+    assert page.input_value("#branch") == "东风村党支部"  # an uploader's own branch, not typed
     page.fill("#speaker", "李书记")
     page.check("input[name=language][value=yue]")
     page.click("#start")
@@ -120,9 +133,16 @@ def _percent(page: Any) -> int:
     return int(re.sub(r"\D", "", page.text_content("#percent") or "0") or 0)
 
 
+def _wait_until(page: Any, ready: Any, timeout_s: float = 30, what: str = "") -> None:
+    """Poll from Python: the pages' Content-Security-Policy forbids the eval behind page.wait_for_function."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(100)
+
+
 def _wait_percent(page: Any, at_least: int, timeout_s: float = 60) -> None:
-    page.wait_for_function(f"parseInt(document.getElementById('percent').textContent) >= {at_least}",
-                           timeout=timeout_s * 1000)
+    _wait_until(page, lambda: _percent(page) >= at_least, timeout_s, f"{at_least}%")
 
 
 def _wait_done(page: Any, timeout_s: float = 90) -> str:
@@ -133,7 +153,8 @@ def _wait_done(page: Any, timeout_s: float = 90) -> str:
 def test_upload_cut_mid_way_completes_when_the_line_returns(page_settings: Any, proxy: CuttableProxy,
                                                             phone: Any, video: Path) -> None:
     page = phone.new_page()
-    page.goto(proxy.url + "/upload")
+    _log_in(page, proxy.url)
+    page.wait_for_selector("#upload-form")
     assert page.get_attribute("html", "lang") == "zh-CN"
     assert page.get_attribute("#file-pick", "accept") == "video/*,audio/*"
     assert page.get_attribute("#file-video", "capture") is not None
@@ -142,7 +163,7 @@ def test_upload_cut_mid_way_completes_when_the_line_returns(page_settings: Any, 
     _wait_percent(page, 25)
     _shot(page, "upload-progress-360x740.png")
     proxy.stop()  # the signal drops
-    page.wait_for_function("document.getElementById('state').className.indexOf('waiting') >= 0", timeout=30000)
+    _wait_until(page, lambda: "waiting" in (page.get_attribute("#state", "class") or ""), what="waiting")
     _shot(page, "upload-waiting-360x740.png")
     assert 25 <= _percent(page) < 100
     proxy.start()  # it comes back
@@ -163,12 +184,11 @@ def test_upload_cut_mid_way_completes_when_the_line_returns(page_settings: Any, 
 def test_upload_pauses_offline_and_resumes_by_itself_online(page_settings: Any, proxy: CuttableProxy,
                                                             phone: Any, video: Path) -> None:
     page = phone.new_page()
-    page.goto(proxy.url + "/upload")
+    _log_in(page, proxy.url)
     _fill_and_start(page, video)
     _wait_percent(page, 20)
     phone.set_offline(True)
-    page.wait_for_function("document.getElementById('state').textContent.indexOf('网络已断开') >= 0",
-                           timeout=30000)
+    _wait_until(page, lambda: "网络已断开" in (page.text_content("#state") or ""), what="offline notice")
     phone.set_offline(False)  # the 'online' event resumes the upload without a tap
     _wait_done(page)
     assert [u.state for u in _uploads(page_settings)] == ["complete"]
@@ -177,7 +197,7 @@ def test_upload_pauses_offline_and_resumes_by_itself_online(page_settings: Any, 
 def test_upload_resumes_after_the_page_is_reloaded(page_settings: Any, proxy: CuttableProxy, phone: Any,
                                                     video: Path) -> None:
     page = phone.new_page()
-    page.goto(proxy.url + "/upload")
+    _log_in(page, proxy.url)
     _fill_and_start(page, video)
     _wait_percent(page, 40)
     page.reload()  # the phone's browser was closed and opened again
@@ -186,34 +206,35 @@ def test_upload_resumes_after_the_page_is_reloaded(page_settings: Any, proxy: Cu
     assert page.input_value("#title") == "田间地头讲党课"  # the form came back too
     page.set_input_files("#file-pick", str(video))
     page.click("#start")
-    page.wait_for_function("document.getElementById('state').textContent.indexOf('断点') >= 0 || "
-                           "!document.getElementById('done-box').hidden", timeout=15000)
+    _wait_until(page, lambda: "断点" in (page.text_content("#state") or "")
+                or page.get_attribute("#done-box", "hidden") is None, timeout_s=15, what="resume")
     _wait_done(page)
     uploads = _uploads(page_settings)
     assert len(uploads) == 1 and uploads[0].state == "complete"  # resumed, not uploaded again
 
 
 
-def test_the_page_asks_for_the_upload_token_when_one_is_set(tmp_path: Path, phone: Any) -> None:
-    from tests.support.stacks import build_embedded
-
-    settings = build_embedded(tmp_path / "guarded", upload_token="village-2026")
-    api = start_api_process(settings, log_path=tmp_path / "guarded-api.log")
-    try:
-        clip = tmp_path / "短课.m4a"
-        clip.write_bytes(os.urandom(300_000))
-        page = phone.new_page()
-        page.goto(api.server.url + "/upload")
-        page.set_input_files("#file-pick", str(clip))
-        page.fill("#title", "口令测试")
-        page.fill("#token", "wrong")
-        page.click("#start")
-        page.wait_for_selector("#form-error:not([hidden])", timeout=15000)
-        assert "口令" in (page.text_content("#form-error") or "")
-        assert _uploads(settings) == []
-        page.fill("#token", "village-2026")
-        page.click("#start")
-        assert _wait_done(page, timeout_s=30)
-        assert [u.state for u in _uploads(settings)] == ["complete"]
-    finally:
-        api.kill()
+def test_the_upload_page_asks_for_a_login_and_logging_out_ends_it(page_settings: Any, api: ApiProcess,
+                                                                   phone: Any, tmp_path: Path) -> None:
+    page = phone.new_page()
+    _log_in(page, api.server.url, password="wrong-password")
+    page.wait_for_selector("#login-error")
+    assert "用户名或密码不正确" in (page.text_content("#login-error") or "")
+    assert page.input_value("#username") == "dongfeng"
+    _shot(page, "login-failed-360x740.png")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#upload-form")
+    assert page.url.endswith("/upload")
+    assert "dongfeng" in (page.text_content("#who") or "")
+    clip = tmp_path / "短课.m4a"
+    clip.write_bytes(os.urandom(300_000))
+    page.set_input_files("#file-pick", str(clip))
+    page.fill("#title", "登录后上传")
+    page.click("#start")
+    assert _wait_done(page, timeout_s=30)
+    assert [u.state for u in _uploads(page_settings)] == ["complete"]
+    page.click("#logout")
+    page.wait_for_selector("#login-submit")
+    page.goto(api.server.url + "/upload")
+    assert "/login" in page.url  # the session ended: the page asks again
