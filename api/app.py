@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
-from api.routes import accounts, captions, health, lessons, meta, pages, review, uploads
+from api.routes import accounts, captions, health, lessons, meta, pages, review, revisions, uploads
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(lessons.router)
     app.include_router(review.router)
+    app.include_router(revisions.router)
     app.include_router(meta.router)
     app.include_router(captions.router)
     app.include_router(uploads.router)

@@ -288,3 +288,27 @@ class HistoryEntryPublic(BaseModel):
 class LessonHistoryPublic(BaseModel):
     lesson_id: str
     entries: list[HistoryEntryPublic]
+
+
+class RevisionCreate(RequestBody):
+    """A new version of a lesson sent back for revision: only the file (the lesson keeps its fields)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    file: UploadFile = Field(description="the revised video or audio file")
+
+
+class RevisionPublic(BaseModel):
+    number: int
+    uploaded_at: datetime
+    replaced_at: datetime | None = Field(default=None, description="null: the current revision")
+    size_bytes: int
+    duration_s: float | None = None
+    original_filename: str | None = None
+    sha256: str
+
+
+class RevisionHistoryPublic(BaseModel):
+    lesson_id: str
+    current: int
+    revisions: list[RevisionPublic]

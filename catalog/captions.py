@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from catalog.models import CaptionSource, CaptionVersion, Lesson, TranscriptSegment
 
@@ -62,7 +63,7 @@ def create_version(
     """
     number = (latest_version_number(session, lesson_id) or 0) + 1
     version = CaptionVersion(
-        lesson_id=lesson_id, version=number, source=source, author=author, note=note, language=language,
+        lesson_id=lesson_id, version=number, revision=_revision_of(session, lesson_id), source=source, author=author, note=note, language=language,
         engine=engine, model=model, detected_language=detected_language,
         language_probability=language_probability, review_reasons=",".join(review_reasons) or None,
     )  # fmt: skip
@@ -78,6 +79,18 @@ def create_version(
     return version
 
 
+def _revision_of(session: Session, lesson_id: str) -> int:
+    lesson = session.get(Lesson, lesson_id)
+    return lesson.revision if lesson is not None else 1
+
+
+def _of_current_revision(lesson_id: str) -> SelectOfScalar[CaptionVersion]:
+    """Versions of the lesson's current revision: a new revision of a lesson starts its captions afresh (its
+    numbers go on from the last one), and the earlier revision's captions stay in history."""
+    return select(CaptionVersion).join(Lesson, col(Lesson.id) == col(CaptionVersion.lesson_id)).where(
+        CaptionVersion.lesson_id == lesson_id, col(CaptionVersion.revision) == col(Lesson.revision))
+
+
 def latest_version_number(session: Session, lesson_id: str) -> int | None:
     number = session.exec(
         select(func.max(CaptionVersion.version)).where(CaptionVersion.lesson_id == lesson_id)
@@ -86,11 +99,8 @@ def latest_version_number(session: Session, lesson_id: str) -> int | None:
 
 
 def current_version(session: Session, lesson_id: str) -> CaptionVersion | None:
-    """The newest version: what reviewers see and edit."""
-    return session.exec(
-        select(CaptionVersion).where(CaptionVersion.lesson_id == lesson_id)
-        .order_by(col(CaptionVersion.version).desc()).limit(1)
-    ).first()
+    """The newest version of the current revision: what reviewers see and edit."""
+    return session.exec(_of_current_revision(lesson_id).order_by(col(CaptionVersion.version).desc()).limit(1)).first()
 
 
 def get_version(session: Session, lesson_id: str, version: int) -> CaptionVersion | None:
@@ -100,19 +110,16 @@ def get_version(session: Session, lesson_id: str, version: int) -> CaptionVersio
 
 
 def automatic_version(session: Session, lesson_id: str) -> CaptionVersion | None:
-    """The version speech recognition made, if it has run."""
+    """The version speech recognition made for the current revision, if it has run."""
     return session.exec(
-        select(CaptionVersion).where(CaptionVersion.lesson_id == lesson_id,
-                                     CaptionVersion.source == CaptionSource.AUTO)
+        _of_current_revision(lesson_id).where(CaptionVersion.source == CaptionSource.AUTO)
         .order_by(col(CaptionVersion.version)).limit(1)
     ).first()
 
 
 def list_versions(session: Session, lesson_id: str) -> list[CaptionVersion]:
-    """Every version, oldest first."""
-    return list(session.exec(
-        select(CaptionVersion).where(CaptionVersion.lesson_id == lesson_id).order_by(col(CaptionVersion.version))
-    ).all())
+    """Every version of the current revision, oldest first."""
+    return list(session.exec(_of_current_revision(lesson_id).order_by(col(CaptionVersion.version))).all())
 
 
 def list_segments(session: Session, caption_version_id: int) -> list[TranscriptSegment]:

@@ -211,6 +211,27 @@ def new_public_id() -> str:
     return uuid.uuid4().hex
 
 
+class LessonRevision(SQLModel, table=True):
+    """An earlier revision of a lesson, kept when the branch uploaded a new one: its original and the keys its
+    derived files were archived under (never public again)."""
+
+    __table_args__ = (UniqueConstraint("lesson_id", "number", name="uq_lessonrevision_lesson_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lesson_id: str = Field(foreign_key="lesson.id", index=True, max_length=32, ondelete="CASCADE")
+    number: int
+    original_key: str = Field(max_length=200)
+    original_sha256: str = Field(max_length=64, index=True)
+    original_filename: str | None = Field(default=None, max_length=300)
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
+    duration_s: float | None = None
+    uploaded_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+    # JSON [{kind, label, key, mime_type, size_bytes, sha256}]: the derived files as they were, under archive keys.
+    assets_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    created_at: datetime  # when this revision was uploaded
+    replaced_at: datetime = Field(default_factory=utcnow)
+
+
 class Asset(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("lesson_id", "kind", "label", name="uq_asset_lesson_kind_label"),)
 
@@ -266,6 +287,7 @@ class CaptionVersion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lesson_id: str = Field(foreign_key="lesson.id", index=True, max_length=32, ondelete="CASCADE")
     version: int
+    revision: int = 1  # the lesson's revision these captions belong to (numbers go on across revisions)
     source: str = Field(default=CaptionSource.AUTO, sa_type=String(16))
     author: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -42,3 +42,12 @@ def upload_staging(upload_id: str) -> str:
     if not _LESSON_ID.fullmatch(upload_id):
         raise ValueError(f"invalid upload id for a storage key: {upload_id!r}")
     return f"uploads/{upload_id}"
+
+
+def archived_asset(lesson_id: str, revision: int, name: str) -> str:
+    """Where a derived file of an earlier revision is kept once the branch uploads a new one:
+    lessons/<id>/r<revision>/<name>."""
+    if revision < 1:
+        raise ValueError(f"invalid revision {revision}")
+    base = lesson_asset(lesson_id, name)
+    return f"lessons/{lesson_id}/r{revision}/{base.rsplit('/', 1)[1]}"

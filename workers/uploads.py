@@ -46,6 +46,7 @@ from ingest.errors import ChecksumMismatch, EmptyUpload, IngestError, UploadTooL
 from ingest.receive import format_size
 from ingest.resumable import ChunkCheck, Part, Progress, ResumableStore, resumable_store_for
 from workers.intake import admit_stored, display_name, title_from_filename
+from workers.revisions import admit_revision, check_revision
 from workers.wiring import Context
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ def create_upload(ctx: Context, *, length: int, metadata: dict[str, str], viewer
     client_sha256 = (metadata.get("sha256") or "").strip().lower() or None
     if client_sha256 is not None and not _SHA256.fullmatch(client_sha256):
         raise InvalidMetadata("sha256 is not 64 hex digits", message="文件校验值格式有误")
+    if metadata.get("revision_of"):
+        check_revision(ctx, metadata["revision_of"].strip(), viewer)  # LessonNotFound, Forbidden, InvalidTransition
     with unit_of_work(ctx.engine) as session:
         upload_branch_id(session, viewer, fields.branch)
         if fields.category and find_category(session, fields.category) is None:
@@ -273,6 +276,13 @@ def _complete(ctx: Context, upload: Upload, progress: Progress, lock: _Lock) -> 
             account = get_account_by_id(session, upload.account_id) if upload.account_id else None
             viewer = viewer_of(account) if account else ANONYMOUS
             branch_id = upload_branch_id(session, viewer, fields.branch) if account else None
+        revision_of = (metadata.get("revision_of") or "").strip()
+        if revision_of:
+            lesson_id = admit_revision(ctx, revision_of, original, filename=upload.filename, viewer=viewer)
+            with unit_of_work(ctx.engine) as session:
+                rows.finish_upload(session, upload.id, state=UploadState.COMPLETE, lesson_id=lesson_id)
+            _discard_staged(store, upload, progress)
+            return lesson_id
         admitted = admit_stored(ctx, original, filename=upload.filename, fields=fields,
                                 uploaded_by_id=upload.account_id, branch_id=branch_id)
         if not admitted.created:
@@ -293,13 +303,17 @@ def _complete(ctx: Context, upload: Upload, progress: Progress, lock: _Lock) -> 
         raise
     with unit_of_work(ctx.engine) as session:
         rows.finish_upload(session, upload.id, state=UploadState.COMPLETE, lesson_id=admitted.lesson.id)
+    _discard_staged(store, upload, progress)
+    log.info("upload %s became lesson %s (%s)", upload.id, admitted.lesson.id, "new" if admitted.created else "dedup")
+    return admitted.lesson.id
+
+
+def _discard_staged(store: ResumableStore, upload: Upload, progress: Progress) -> None:
     try:
         store.discard(upload.id, progress)  # the original is published; the staging copy goes
     except IngestError:
         log.warning("could not remove the staged bytes of upload %s; the expiry sweep will", upload.id,
                     exc_info=True)
-    log.info("upload %s became lesson %s (%s)", upload.id, admitted.lesson.id, "new" if admitted.created else "dedup")
-    return admitted.lesson.id
 
 
 def terminate(ctx: Context, upload_id: str) -> None:

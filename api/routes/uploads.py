@@ -56,6 +56,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_metadata": 400,
     "unknown_category": 400,
     "forbidden": 403,
+    "lesson_not_found": 404,
+    "invalid_transition": 409,
+    "already_uploaded": 409,
 }
 
 T = TypeVar("T")

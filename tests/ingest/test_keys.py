@@ -41,3 +41,12 @@ def test_lesson_asset_refuses_unsafe_parts(lesson_id: str, name: str) -> None:
 def test_validate_key_refuses(key: str) -> None:
     with pytest.raises(ValueError):
         keys.validate_key(key)
+
+
+def test_archived_asset_keys_keep_each_revision_apart() -> None:
+    assert keys.archived_asset("0f3a9c", 1, "720p.mp4") == "lessons/0f3a9c/r1/720p.mp4"
+    assert keys.validate_key(keys.archived_asset("0f3a9c", 2, "subtitles-v3.vtt"))
+    with pytest.raises(ValueError):
+        keys.archived_asset("0f3a9c", 0, "720p.mp4")
+    with pytest.raises(ValueError):
+        keys.archived_asset("0f3a9c", 1, "../x.mp4")

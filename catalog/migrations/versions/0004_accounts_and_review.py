@@ -108,6 +108,31 @@ def upgrade() -> None:
     with op.batch_alter_table('organisation', schema=None) as batch_op:
         batch_op.add_column(sa.Column('branch_type', sa.String(length=16), nullable=True))
 
+    op.create_table('lessonrevision',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lesson_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('original_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('original_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('original_filename', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=False),
+    sa.Column('duration_s', sa.Float(), nullable=True),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('assets_json', sa.Text(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('replaced_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['lesson_id'], ['lesson.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['account.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('lesson_id', 'number', name='uq_lessonrevision_lesson_number')
+    )
+    with op.batch_alter_table('lessonrevision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lessonrevision_lesson_id'), ['lesson_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lessonrevision_original_sha256'), ['original_sha256'], unique=False)
+
+    with op.batch_alter_table('captionversion', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('revision', sa.Integer(), nullable=False, server_default="1"))
+
     with op.batch_alter_table('upload', schema=None) as batch_op:
         batch_op.add_column(sa.Column('account_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key('fk_upload_account_id_account', 'account', ['account_id'], ['id'],
@@ -118,6 +143,15 @@ def downgrade() -> None:
     with op.batch_alter_table('upload', schema=None) as batch_op:
         batch_op.drop_constraint('fk_upload_account_id_account', type_='foreignkey')
         batch_op.drop_column('account_id')
+
+    with op.batch_alter_table('captionversion', schema=None) as batch_op:
+        batch_op.drop_column('revision')
+
+    with op.batch_alter_table('lessonrevision', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lessonrevision_original_sha256'))
+        batch_op.drop_index(batch_op.f('ix_lessonrevision_lesson_id'))
+
+    op.drop_table('lessonrevision')
 
     with op.batch_alter_table('organisation', schema=None) as batch_op:
         batch_op.drop_column('branch_type')
