@@ -9,7 +9,10 @@
 
 Keys carry the caption version (workers/caption_files.py): a correction (workers/caption_edits.py) makes version v+1 and runs `captions`
 again, which writes new objects beside the old ones and then points the asset rows at them in one transaction, so
-a viewer in the middle of a stream never sees its file change under it (the superseded objects stay in storage).
+a viewer in the middle of a stream never sees its file change under it (the previously published objects stay in
+storage). Corrections arriving while `captions` runs or waits coalesce (catalog/jobs.py `restart_jobs`): the run
+in progress finishes and publishes its version, then one more run makes the latest; the versions in between keep
+their text in the catalog but are never encoded, and a version older than the published one is never published.
 The plain renditions stay under `<label>.mp4`, where the renditions step put them, and are what every version is
 muxed and burned from.
 
@@ -344,26 +347,38 @@ def captions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
         assets += _plain_renditions(ctx, state, lesson.lesson_id)
         removed = [AssetKind.SUBTITLES_VTT, AssetKind.SUBTITLES_SRT, AssetKind.OPEN_CAPTIONS]
     with holding_lease(io.progress) as session:
+        row = get_lesson(session, lesson.lesson_id)
+        previous = row.caption_version if row is not None else None
+        if previous is not None and previous > caption.version:  # never publish an older version over a newer
+            log.warning("%s: captions v%d built, v%d already published; not recorded", lesson.lesson_id,
+                        caption.version, previous)
+            return StepOutcome()
         for kind, label, facts in assets:
             record_asset(session, lesson.lesson_id, kind, facts, label=label)
         for kind in removed:
             remove_assets(session, lesson.lesson_id, kind)
-        row = get_lesson(session, lesson.lesson_id)
         if row is not None:
             row.caption_version = caption.version
             session.add(row)
-    remove_superseded_files(ctx, lesson.lesson_id, caption.version, [r.label for r in state.renditions])
+    if previous != caption.version:  # a run redoing the published version (a follow-up, a crash) removes nothing
+        remove_superseded_files(ctx, lesson.lesson_id, caption.version, [r.label for r in state.renditions],
+                                previous=previous)
     return StepOutcome()
 
 
-def remove_superseded_files(ctx: Context, lesson_id: str, version: int, labels: Sequence[str]) -> None:
-    """Delete the files of caption versions older than the one before `version`.
+def remove_superseded_files(ctx: Context, lesson_id: str, version: int, labels: Sequence[str], *,
+                            previous: int | None) -> None:
+    """Delete the files of caption versions older than `version`, except those of the `previous` published one.
 
     Every edit makes a full copy of each rendition (with its subtitle track) and a new open-caption edition, so
-    keeping them all would grow a lesson's storage with every correction. The previous version's files stay:
-    someone may be streaming them right now. The catalog keeps every version's text; only files go.
+    keeping them all would grow a lesson's storage with every correction. The previously published version's
+    files stay: someone may be streaming them right now. Versions never published (skipped while edits came
+    in quickly, or made by a run that lost its job) have no files, or files nobody streams. The catalog keeps
+    every version's text; only files go.
     """
-    for old in range(1, version - 1):
+    for old in range(1, version):
+        if old == previous:
+            continue
         stale = [text_file_key(lesson_id, kind, old) for kind in (AssetKind.SUBTITLES_VTT, AssetKind.SUBTITLES_SRT,
                                                                     AssetKind.TRANSCRIPT)]
         stale += [muxed_rendition_key(lesson_id, label, old) for label in labels]

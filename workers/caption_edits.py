@@ -2,7 +2,9 @@
 
 The API calls `save_edited_captions`; the `captions` step (workers/asr_steps.py) then writes the new version's
 WebVTT, SRT and transcript, muxes it into the renditions and burns the open-caption edition, under keys carrying
-the version number.
+the version number. Every edit is kept as its own version, but edits never pile up work: one arriving while the
+step waits is picked up by that run, and any number arriving while it runs make one more run, of the latest
+version, once the current one has finished (catalog/jobs.py `restart_jobs`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def save_edited_captions(
     note: str | None = None,
     base_version: int | None = None,
 ) -> CaptionVersion:
-    """Store `segments` (start_s, end_s, text) as the lesson's next caption version and start regenerating.
+    """Store `segments` (start_s, end_s, text) as the lesson's next caption version and have it regenerated
+    (enqueued now, or after the captions run in progress).
 
     Raises LessonNotFound, TranscriptNotFound (still processing, nothing recognised yet), CaptionsNotEditable (the
     lesson failed), CaptionVersionConflict (`base_version` is not the current version, or another edit won),

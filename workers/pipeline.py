@@ -14,7 +14,8 @@ Each step is a Celery task (workers/tasks/media.py) that calls :func:`execute_st
 lease in the database, work on a local copy with no transaction open, publish outputs under
 deterministic keys, then record the assets and finish the job in one transaction, only while still
 holding the lease. A redelivered or re-enqueued step therefore finds its job done (or leased) and does
-nothing, and a lesson gets exactly one set of assets.
+nothing, and a lesson gets exactly one set of assets. A job asked for again while it ran (a caption edit,
+catalog/jobs.py `restart_jobs`) comes back pending when it ends, and is enqueued once more.
 """
 
 from __future__ import annotations
@@ -173,18 +174,25 @@ def _read_input(ctx: Context, lesson_id: str) -> LessonInput | None:
         )
 
 
-def _record_failure(ctx: Context, lesson_id: str, step: str, owner: str, code: str, message: str) -> None:
+def _record_failure(ctx: Context, lesson_id: str, step: str, owner: str, code: str,
+                    message: str) -> list[jobs.StepRef]:
     with unit_of_work(ctx.engine) as session:
-        if jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.FAILED,
-                       error_code=code, error_message=message):
+        ended = jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.FAILED,
+                            error_code=code, error_message=message)
+        if ended == JobState.PENDING:  # asked for again while it ran: the next run works from newer input
+            jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
+            return [jobs.StepRef(lesson_id, step, STEPS[step].queue)]
+        if ended:
             only = jobs.steps_after(step, DEPENDENCIES) if STEPS[step].optional else None
             jobs.skip_pending(session, lesson_id, only=only)
             jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
+    return []
 
 
 def _record_success(ctx: Context, lesson_id: str, step: str, owner: str, outcome: StepOutcome) -> list[jobs.StepRef]:
     with unit_of_work(ctx.engine) as session:
-        if not jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.DONE):
+        ended = jobs.finish(session, lesson_id=lesson_id, step=step, owner=owner, state=JobState.DONE)
+        if not ended:
             log.warning("lease on %s/%s lost before completion; outputs left to the new owner", lesson_id, step)
             return []
         for kind, label, facts in outcome.assets:
@@ -200,6 +208,8 @@ def _record_success(ctx: Context, lesson_id: str, step: str, owner: str, outcome
                     sha256=lesson.original_sha256, duration_s=outcome.duration_s))
         refs = jobs.ensure_jobs(session, lesson_id, {s: STEPS[s].queue for s in outcome.next_steps}, DEPENDENCIES)
         refs += [r for r in jobs.runnable_after(session, lesson_id, step, DEPENDENCIES) if r not in refs]
+        if ended == JobState.PENDING:  # asked for again while it ran: once more, from the newer input
+            refs.append(jobs.StepRef(lesson_id, step, STEPS[step].queue))
         jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
     return refs
 
@@ -235,10 +245,11 @@ def execute_step(ctx: Context, lesson_id: str, step: str, run: StepFunction) -> 
                 jobs.release(session, lesson_id=lesson_id, step=step, owner=owner)
             raise
         log.info("%s/%s refused: %s (%s)", lesson_id, step, exc.code, exc)
-        _record_failure(ctx, lesson_id, step, owner, exc.code, exc.message)
+        enqueue(ctx.settings, _record_failure(ctx, lesson_id, step, owner, exc.code, exc.message))
         return
     except Exception:
         log.exception("%s/%s failed unexpectedly", lesson_id, step)
-        _record_failure(ctx, lesson_id, step, owner, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
+        enqueue(ctx.settings, _record_failure(ctx, lesson_id, step, owner, INTERNAL_ERROR_CODE,
+                                              INTERNAL_ERROR_MESSAGE))
         return
     enqueue(ctx.settings, _record_success(ctx, lesson_id, step, owner, outcome))

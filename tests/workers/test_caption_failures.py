@@ -7,12 +7,16 @@ from pathlib import Path
 from api.presenters import lesson_public
 from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, get_lesson
+from catalog.lifecycle import Viewer
+from catalog.models import Role
 from tests.support.stacks import build_embedded
 from workers.asr_steps import STEP_FUNCTIONS as CAPTION_FUNCTIONS
 from workers.intake import admit_stream
 from workers.pipeline import execute_step
 from workers.steps import STEP_FUNCTIONS
 from workers.wiring import context_for
+
+REVIEWER = Viewer(username="wang", role=Role.REVIEWER, account_id=1)
 
 
 def test_a_missing_model_fails_only_the_captions(tmp_path: Path, mandarin_wav: Path) -> None:
@@ -26,7 +30,7 @@ def test_a_missing_model_fails_only_the_captions(tmp_path: Path, mandarin_wav: P
     with unit_of_work(ctx.engine) as session:
         lesson = get_lesson(session, lesson_id)
         assert lesson is not None
-        public = lesson_public(session, lesson)
+        public = lesson_public(session, lesson, REVIEWER)  # the county sees jobs and their errors
     assert public.status == "ready" and public.error is None and public.progress == 100
     jobs = {j.step: j for j in public.jobs}
     assert {step: j.state for step, j in jobs.items()} == {
@@ -56,7 +60,7 @@ def test_captions_typed_after_recognition_failed_are_published(tmp_path: Path, m
     with unit_of_work(ctx.engine) as session:
         lesson = get_lesson(session, lesson_id)
         assert lesson is not None
-        public = lesson_public(session, lesson)
+        public = lesson_public(session, lesson, REVIEWER)  # the county sees jobs and their errors
     assert public.status == "ready" and public.caption_version == 1
     assert public.captions is not None and public.captions.state == "ready", public.captions
     assert {j.step: j.state for j in public.jobs}["captions"] == "done"
