@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_failure_window_s: int = 15 * 60
 
-    # Resumable uploads (tus).
+    # Resumable uploads (tus). Requests writing upload bytes run in threads of their own (at most this many at
+    # once); a request whose client sends nothing for the read timeout ends there, keeping what arrived.
+    upload_concurrency: int = 16
+    upload_read_timeout_s: float = 60.0
     upload_expires_s: int = 7 * 24 * 3600
     upload_lock_s: float = 60.0
     upload_sweep_interval_s: float = 300.0  # beat: expire unfinished uploads, adopt finished orphans

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from catalog import uploads as rows
 from catalog.accounts import get_account_by_id, viewer_of
 from catalog.db import unit_of_work
@@ -386,7 +388,25 @@ def adopt_uploads(ctx: Context, *, limit: int = 20) -> list[str]:
             log.warning("adopted upload %s: its finishing request had died", upload.id)
         except (IngestError, CatalogError) as exc:
             log.warning("could not adopt upload %s: %s", upload.id, exc)
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+                log.warning("could not adopt upload %s, database unavailable; next sweep retries", upload.id)
+                continue
+            _give_up(ctx, upload.id, exc)  # the row itself cannot be stored: retrying would fail forever
+        except ValueError as exc:  # refused by the driver before it reached the database
+            _give_up(ctx, upload.id, exc)
         finally:
             lock.release()
     return lessons
+
+
+UNADOPTABLE_MESSAGE = "上传的文件信息无法保存，请重新上传"
+
+
+def _give_up(ctx: Context, upload_id: str, exc: Exception) -> None:
+    """One bad upload must not stop the sweep at itself on every run: record it as failed and go on."""
+    log.error("upload %s cannot become a lesson; marked failed: %s", upload_id, exc, exc_info=True)
+    with unit_of_work(ctx.engine) as session:
+        rows.finish_upload(session, upload_id, state=UploadState.FAILED, error_code="upload_unadoptable",
+                           error_message=UNADOPTABLE_MESSAGE)
 

@@ -4,15 +4,19 @@ Protocol only: headers in, headers out, status codes as the tus spec says (409 w
 413 size, 415 content type, 423 locked, 460 checksum, 404/410 unknown or gone). The work is in
 :mod:`workers.uploads`. Every error still answers JSON ``{code, message}``, with the tus headers.
 
-Handlers are sync (run in the thread pool, like the rest of the API); the request body is pulled from the
-event loop a block at a time, so memory holds one block, and a client that vanishes mid-request simply ends the
-body: the bytes received so far are kept (unless the request carried Upload-Checksum, which they cannot match).
+Creation and PATCH handlers are async and do their work (database, storage) in threads of their own capacity
+limiter (`WEIKE_UPLOAD_CONCURRENCY`), so phones trickling bytes over a weak signal never take the threads that every
+other route runs in: /healthz and the pages answer however many uploads are in flight. The request body is pulled
+from the event loop a block at a time, so memory holds one block; a client that vanishes mid-request, or sends
+nothing for `WEIKE_UPLOAD_READ_TIMEOUT_S`, simply ends the body: the bytes received so far are kept (unless the
+request carried Upload-Checksum, which they cannot match), and the client resumes from the offset HEAD reports.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC
@@ -32,6 +36,7 @@ from ingest.resumable import CHECKSUM_ALGORITHMS, ChunkCheck
 from workers import uploads
 from workers.uploads import UploadView
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
 TUS_VERSION = "1.0.0"
@@ -154,25 +159,41 @@ def _non_negative(value: str | None, name: str, *, required: bool = True) -> int
     return int(value)
 
 
-def _body_blocks(request: Request) -> Iterator[bytes]:
-    """The request body, a block at a time, from a sync handler; a client that goes away ends it early."""
+def _body_blocks(request: Request, *, idle_timeout_s: float) -> Iterator[bytes]:
+    """The request body, a block at a time, from a worker thread; a client that goes away, or goes quiet for
+    `idle_timeout_s`, ends it early."""
     stream = request.stream()
+    ended = False
 
     async def next_block() -> bytes | None:
+        nonlocal ended
         parts: list[bytes] = []
         size = 0
         try:
-            while size < BODY_BLOCK_BYTES:
-                chunk = await stream.__anext__()
+            while size < BODY_BLOCK_BYTES and not ended:
+                with anyio.fail_after(idle_timeout_s):
+                    chunk = await stream.__anext__()
                 if chunk:
                     parts.append(chunk)
                     size += len(chunk)
         except (StopAsyncIteration, ClientDisconnect):
-            pass
+            ended = True
+        except TimeoutError:
+            log.info("upload body idle for %.0f s; keeping what arrived", idle_timeout_s)
+            ended = True
         return b"".join(parts) if parts else None
 
     while (block := anyio.from_thread.run(next_block)) is not None:
         yield block
+
+
+async def _in_upload_thread(request: Request, call: Callable[[], T]) -> T:
+    """Run blocking upload work in the uploads' own threads, never in the pool the other routes share."""
+    state = request.app.state
+    limiter = getattr(state, "upload_limiter", None)
+    if limiter is None:
+        limiter = state.upload_limiter = anyio.CapacityLimiter(state.settings.upload_concurrency)
+    return await anyio.to_thread.run_sync(call, limiter=limiter)
 
 
 def _has_body(request: Request) -> bool:
@@ -206,7 +227,7 @@ def discover(settings: SettingsDep) -> Response:
 
 @router.post("", status_code=201, include_in_schema=False)
 @router.post("/", status_code=201)
-def create(
+async def create(
     request: Request,
     ctx: ContextDep,
     viewer: ViewerDep,
@@ -232,12 +253,15 @@ def create(
         raise _refuse(415, "unsupported_media_type", "上传数据的内容类型应为 application/offset+octet-stream")
     check = _parse_checksum(upload_checksum) if with_body else None
     metadata = parse_metadata(upload_metadata)
-    view = _domain(lambda: uploads.create_upload(ctx, length=length, metadata=metadata, viewer=viewer))
+    view = await _in_upload_thread(request, lambda: _domain(
+        lambda: uploads.create_upload(ctx, length=length, metadata=metadata, viewer=viewer)))
     location = _location(request, view.id)
     if with_body:
         content_length = _non_negative(request.headers.get("content-length"), "Content-Length", required=False)
-        view = _domain(lambda: uploads.append(ctx, view.id, offset=0, chunks=_body_blocks(request),
-                                              content_length=content_length, check=check), Location=location)
+        blocks = _body_blocks(request, idle_timeout_s=ctx.settings.upload_read_timeout_s)
+        view = await _in_upload_thread(request, lambda: _domain(
+            lambda: uploads.append(ctx, view.id, offset=0, chunks=blocks, content_length=content_length,
+                                   check=check), Location=location))
     return Response(status_code=201, headers=_tus(Location=location, **_state_headers(view)))
 
 
@@ -254,7 +278,7 @@ def status(upload_id: str, ctx: ContextDep, tus_resumable: Annotated[str | None,
 
 
 @router.patch("/{upload_id}", status_code=204)
-def receive(
+async def receive(
     upload_id: str,
     request: Request,
     ctx: ContextDep,
@@ -272,8 +296,9 @@ def receive(
     assert offset is not None
     size = _non_negative(content_length, "Content-Length", required=False)
     check = _parse_checksum(upload_checksum)
-    view = _domain(lambda: uploads.append(ctx, upload_id, offset=offset, chunks=_body_blocks(request),
-                                          content_length=size, check=check))
+    blocks = _body_blocks(request, idle_timeout_s=ctx.settings.upload_read_timeout_s)
+    view = await _in_upload_thread(request, lambda: _domain(
+        lambda: uploads.append(ctx, upload_id, offset=offset, chunks=blocks, content_length=size, check=check)))
     return Response(status_code=204, headers=_tus(**_state_headers(view)))
 
 

@@ -179,3 +179,40 @@ def test_beat_runs_the_upload_tasks_on_the_maintenance_queue(tus_settings: Any) 
     assert {"maintenance.expire_uploads", "maintenance.adopt_uploads"} <= set(app.tasks)
     route = celery_config(tus_settings)["task_routes"]["maintenance.*"]
     assert route == {"queue": "maintenance"}
+
+
+@pytest.mark.parametrize("tus_settings", ["services"], indirect=True)  # PostgreSQL cannot store a NUL
+def test_the_reconciler_records_an_upload_it_cannot_store_and_goes_on(tus_client: TestClient, tus_settings: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload from before control characters were refused at creation: its title holds a NUL, so its lesson
+    can never be inserted. The sweep marks it failed once and adopts the good one behind it."""
+    import json
+
+    import workers.uploads
+    from catalog.models import utcnow
+    from ingest.errors import StorageUnavailable
+
+    real_admit = workers.uploads.admit_stored
+
+    def broken_admit(*args: Any, **kwargs: Any) -> Any:
+        raise StorageUnavailable("the database went away between storing and admitting")
+
+    monkeypatch.setattr(workers.uploads, "admit_stored", broken_admit)
+    paths = []
+    for n, title in enumerate(["坏的", "好的"]):
+        data = random.Random(30 + n).randbytes(40_000)
+        path = create(tus_client, len(data), title=title)
+        assert patch(tus_client, path, 0, data).status_code == 503
+        paths.append(path)
+    monkeypatch.setattr(workers.uploads, "admit_stored", real_admit)
+    bad, good = (upload_id_of(p) for p in paths)
+    set_upload(tus_settings, bad, metadata_json=json.dumps({"title": "坏的\x00课"}))
+    for upload_id in (bad, good):
+        set_upload(tus_settings, upload_id, updated_at=utcnow() - timedelta(minutes=5))
+    adopted = workers.uploads.adopt_uploads(context(tus_settings))
+    assert len(adopted) == 1 and upload_row(tus_settings, good).lesson_id == adopted[0]
+    row = upload_row(tus_settings, bad)
+    assert (row.state, row.error_code) == ("failed", "upload_unadoptable") and row.error_message
+    assert workers.uploads.adopt_uploads(context(tus_settings)) == []  # not tried again on every run
+    gone = head(tus_client, paths[0])
+    assert gone.status_code == 410  # the phone is told to start again
