@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,14 +13,37 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
 from api.routes import accounts, captions, health, lessons, meta, pages, review, revisions, uploads
+from catalog.accounts import has_admin
+from catalog.db import unit_of_work
 from workers.settings import Settings, get_settings
+from workers.wiring import context_for
 
 log = logging.getLogger(__name__)
 
 
+class NoAdministrator(RuntimeError):
+    pass
+
+
+def require_administrator(settings: Settings) -> None:
+    """Production starts only with an administrator (`weike users create NAME --role admin`): a service that
+    nobody can manage would accept uploads that nobody can review."""
+    if settings.environment != "production":
+        return
+    with unit_of_work(context_for(settings).engine) as session:
+        if not has_admin(session):
+            raise NoAdministrator("no administrator: run `weike users create NAME --role admin` first")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="微课 Weike", version="0.1.0",
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        require_administrator(settings)
+        yield
+
+    app = FastAPI(title="微课 Weike", version="0.1.0", lifespan=lifespan,
                   description="县级微党课片库：上传、转码、审核与发布。Micro-lesson library and transcoding pipeline.")
     app.state.settings = settings
     install_error_handlers(app)

@@ -77,3 +77,23 @@ def test_production_refuses_a_missing_short_or_example_secret(tmp_path: Path, se
     with pytest.raises(ValidationError, match="WEIKE_SECRET_KEY"):
         Settings(environment="production", data_dir=tmp_path, secret_key=secret,
                  database_url="postgresql+psycopg://weike:s3cret@db/weike")
+
+
+def test_the_production_app_does_not_start_until_an_administrator_exists(tmp_path: Path,
+                                                                         pg_database_url: str) -> None:
+    """docker-compose runs `uvicorn api.asgi:app`, not `weike serve`: the app itself checks at start-up."""
+    from fastapi.testclient import TestClient
+
+    from api.app import NoAdministrator, create_app
+    from catalog.migrate import upgrade
+    from tests.support.accounts import make_account
+    from workers.settings import Settings
+
+    upgrade(pg_database_url)
+    settings = Settings(environment="production", data_dir=tmp_path, database_url=pg_database_url,
+                        secret_key=secrets.token_urlsafe(40))
+    with pytest.raises(NoAdministrator), TestClient(create_app(settings)):
+        pass
+    make_account(settings, "county-admin", "admin")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/review-reasons").status_code == 200
