@@ -2,7 +2,8 @@
 
 - `Authorization: Bearer <jwt>`: a token from POST /api/v1/auth/token. A token that does not verify (tampered,
   expired, another algorithm, `alg: none`), or whose account is disabled or whose password changed since, is 401
-  everywhere, even on public routes: the caller meant to be someone and is told they are not.
+  on every route that asks who the caller is, public reads included: the caller meant to be someone and is told
+  they are not. (Routes that never look, such as /healthz, reference data and a tus upload's own URL, ignore it.)
 - Cookie `weike_session`: a login on /login. State-changing requests with it need the session's CSRF token, in the
   `X-CSRF-Token` header (scripts) or, on the few HTML forms that opt in, a `csrf_token` form field.
 - Neither: anonymous.

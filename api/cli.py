@@ -198,6 +198,8 @@ CSV_COLUMNS = {
     "language": ("language", "语言"),
 }
 LANGUAGE_NAMES = {"普通话": "zh", "粤语": "yue", "其他方言": "other", "方言": "other"}
+# Excel on Chinese Windows saves "CSV" in GBK: refuse it plainly rather than guess (a wrong guess garbles names).
+NOT_UTF8 = "表格不是 UTF-8 编码。请在 Excel 中“另存为”，文件类型选“CSV UTF-8（逗号分隔）”，再导入"
 
 
 def _read_csv(csv_path: Path) -> dict[str, dict[str, str]]:
@@ -262,7 +264,11 @@ def import_files(
     settings = get_settings()
     upgrade(settings.database_url)
     ctx = context_for(settings)
-    meta = _read_csv(csv_file) if csv_file else {}
+    try:
+        meta = _read_csv(csv_file) if csv_file else {}
+    except UnicodeDecodeError as exc:
+        console.print(f"[red]{csv_file}：{NOT_UTF8}[/]")
+        raise typer.Exit(code=1) from exc
     files = _collect(paths)
     total = sum(f.stat().st_size for f in files)
     counts = {"new": 0, "skipped": 0, "failed": 0}
@@ -451,6 +457,9 @@ def orgs_import(csv_file: Annotated[Path, typer.Argument(help="CSV: township,bra
                 rows.append(OrgRow(township=township, branch=branch, branch_type=kind))
     except OSError as exc:
         console.print(f"[red]无法读取 {csv_file}：{exc.strerror}[/]")
+        raise typer.Exit(code=1) from exc
+    except UnicodeDecodeError as exc:
+        console.print(f"[red]{csv_file}：{NOT_UTF8}[/]")
         raise typer.Exit(code=1) from exc
     except OrgImportInvalid as exc:
         console.print(f"[red]{exc.message}[/]")
