@@ -1,11 +1,12 @@
 /* The branch upload page: tus-js-client does the resumable upload; this file does the form, the progress
- * figures, and waiting out network drops. Plain ES5 for old Android browsers. */
+ * figures, and waiting out network drops. With `revisionOf` in the page's config the same form sends a revised
+ * file of a lesson the county sent back (tus metadata `revision_of`). Plain ES5 for old Android browsers. */
 (function () {
   'use strict';
 
   var config = JSON.parse(document.getElementById('page-config').textContent);
   var DRAFT_KEY = 'weike.draft';
-  var MINE_KEY = 'weike.myUploads';
+  var OLD_LIST_KEY = 'weike.myUploads'; // 我的上传 used to be kept on the phone; the server lists it now
   var RETRY_EVERY_MS = 15000;
 
   var $ = function (id) { return document.getElementById(id); };
@@ -70,7 +71,13 @@
     });
     var radios = form.querySelectorAll('input[name=language]');
     for (var i = 0; i < radios.length; i++) { radios[i].checked = radios[i].value === draft.language; }
-    try { localStorage.removeItem('weike.uploadToken'); } catch (e) { /* the old shared upload token */ }
+  }
+
+  function forgetOldKeys() {
+    try {
+      localStorage.removeItem('weike.uploadToken'); // the old shared upload token
+      localStorage.removeItem(OLD_LIST_KEY);
+    } catch (e) { /* private mode: nothing kept */ }
   }
 
   function chooseFile(input) {
@@ -104,10 +111,17 @@
     try { return JSON.parse(response.getBody()).message || ''; } catch (e) { return ''; }
   }
 
+  function errorCode(error) {
+    var response = error && error.originalResponse;
+    try { return JSON.parse(response.getBody()).code || ''; } catch (e) { return ''; }
+  }
+
   function isNetworkTrouble(error) {
     var response = error && error.originalResponse;
     var status = response ? response.getStatus() : 0;
-    return !status || status >= 500 || status === 409 || status === 423;
+    // 409 is tus's "wrong offset" (ask again and go on); a 409 naming another code is a refusal to show.
+    if (status === 409) { var code = errorCode(error); return !code || code === 'upload_offset_mismatch'; }
+    return !status || status >= 500 || status === 423;
   }
 
   function stalled() {
@@ -132,19 +146,12 @@
     upload.start();
   }
 
-  function remember(lessonId, title) {
-    var mine = load(MINE_KEY, []);
-    for (var i = 0; i < mine.length; i++) { if (mine[i].lessonId === lessonId) { return; } }
-    mine.unshift({ lessonId: lessonId, title: title, size: file ? file.size : 0, uploadedAt: new Date().toISOString() });
-    store(MINE_KEY, mine.slice(0, 200));
-  }
-
-  function succeed(payload, title) {
+  function succeed(payload) {
     finished = true;
     clearTimeout(waitingTimer);
     var response = payload && payload.lastResponse;
     var lessonId = response ? response.getHeader('Weike-Lesson-Id') : '';
-    if (lessonId) { remember(lessonId, title); } else if (upload && upload.url) { awaitLesson(upload.url, title); }
+    if (!lessonId && upload && upload.url) { awaitLesson(upload.url); }
     progress(file.size, file.size);
     setState('上传完成', false);
     $('speed').parentNode.hidden = true;
@@ -158,25 +165,30 @@
 
   // Every byte arrived but the server is still turning the file into a lesson (it finishes it by itself):
   // ask again until the answer names the lesson.
-  function awaitLesson(url, title) {
+  function awaitLesson(url) {
     var request = new XMLHttpRequest();
     request.open('HEAD', url);
     request.setRequestHeader('Tus-Resumable', '1.0.0');
     request.onload = function () {
       var lessonId = request.getResponseHeader('Weike-Lesson-Id');
       if (lessonId) {
-        remember(lessonId, title);
         $('done-box').setAttribute('data-lesson-id', lessonId);
       } else if (request.status === 200) {
-        setTimeout(function () { awaitLesson(url, title); }, 10000);
+        setTimeout(function () { awaitLesson(url); }, 10000);
       }
     };
-    request.onerror = function () { setTimeout(function () { awaitLesson(url, title); }, 20000); };
+    request.onerror = function () { setTimeout(function () { awaitLesson(url); }, 20000); };
     request.send();
+  }
+
+  // On a slow line a file can be picked before this script has run: its 'change' event came too early.
+  function pickedEarlier() {
+    pickers.forEach(function (input) { if (!file && input.files && input.files.length) { chooseFile(input); } });
   }
 
   function start(event) {
     if (event) { event.preventDefault(); }
+    pickedEarlier();
     var f = fields();
     if (!file) { showError('请先选择或录制一个视频或录音文件'); return; }
     if (!f.title) { showError('请填写课程标题'); $('title').focus(); return; }
@@ -190,15 +202,16 @@
     setState('正在上传…', false);
     progress(0, file.size);
     finished = false;
-    upload = new tus.Upload(file, {
+    var metadata = {
+      title: f.title, category: f.category, branch: f.branch, speaker: f.speaker, recorded_on: f.recorded_on,
+      language: f.language, filename: file.name, filetype: file.type || ''
+    };
+    var options = {
       endpoint: config.endpoint,
       chunkSize: config.chunkSize,
       retryDelays: [0, 1000, 2000, 3000, 5000, 8000, 10000],
       headers: headers,
-      metadata: {
-        title: f.title, category: f.category, branch: f.branch, speaker: f.speaker, recorded_on: f.recorded_on,
-        language: f.language, filename: file.name, filetype: file.type || ''
-      },
+      metadata: metadata,
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       onShouldRetry: function (error) {
@@ -212,7 +225,7 @@
         progress(sent, total);
       },
       onChunkComplete: function () { if (!finished) { setState('正在上传…', false); } },
-      onSuccess: function (payload) { succeed(payload, f.title); },
+      onSuccess: function (payload) { succeed(payload); },
       onError: function (error) {
         if (isNetworkTrouble(error)) { waitForNetwork(); return; }
         var message = serverMessage(error) || '上传失败，请稍后重试';
@@ -220,7 +233,17 @@
         form.hidden = false;
         showError(message);
       }
-    });
+    };
+    if (config.revisionOf) {
+      metadata.revision_of = config.revisionOf;
+      // The same file sent earlier as a new lesson must not be resumed as this revision, nor the other way round.
+      options.fingerprint = function (f2, opts) {
+        return tus.defaultOptions.fingerprint(f2, opts).then(function (print) {
+          return print + '-revision-' + config.revisionOf;
+        });
+      };
+    }
+    upload = new tus.Upload(file, options);
     upload.findPreviousUploads().then(function (previous) {
       if (previous.length) {
         upload.resumeFromPreviousUpload(previous[0]);
@@ -263,6 +286,8 @@
     if (upload && !finished && !pausedByUser) { upload.abort(); waitForNetwork(); }
   });
 
-  restoreDraft();
+  forgetOldKeys();
+  if (!config.revisionOf) { restoreDraft(); } // a revision's form comes filled in with the lesson's own details
+  pickedEarlier();
   showUnfinished();
 }());

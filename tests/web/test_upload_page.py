@@ -19,11 +19,9 @@ from catalog.models import Upload
 from tests.support.accounts import PASSWORD, make_account
 from tests.support.live import ApiProcess, start_api_process
 from tests.support.proxy import CuttableProxy
-from tests.support.services import missing
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "web"
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 360, "height": 740}
 FILE_BYTES = 14 << 20  # three tus chunks of 5 MiB
 SLOW_BYTES_S = 2.5e6  # a village uplink, so the test can cut the line mid-upload
@@ -57,20 +55,6 @@ def proxy(api: ApiProcess) -> Iterator[CuttableProxy]:
         line.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        missing("chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+/* Helpers the pages share (plain ES5 for old Android browsers): window.weike.el, .clock, .typing. */
+(function () {
+  'use strict';
+
+  /* An element with a class and text; text always goes in as text, never as markup. */
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    return node;
+  }
+
+  function two(n) { return (n < 10 ? '0' : '') + n; }
+
+  /* Seconds as 03:12 (or 1:03:12). */
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds || 0));
+    var h = Math.floor(s / 3600);
+    return (h ? h + ':' + two(Math.floor((s % 3600) / 60)) : two(Math.floor(s / 60))) + ':' + two(s % 60);
+  }
+
+  var NOT_TYPED = ['checkbox', 'radio', 'button', 'submit', 'reset', 'range', 'color', 'file'];
+
+  /* Keyboard shortcuts stay off while someone types; a ticked checkbox keeps its focus and must not block them. */
+  function typing(target) {
+    if (!target) { return false; }
+    var tag = target.tagName;
+    if (tag === 'INPUT') { return NOT_TYPED.indexOf((target.type || '').toLowerCase()) < 0; }
+    return tag === 'TEXTAREA' || tag === 'SELECT' || !!target.isContentEditable;
+  }
+
+  window.weike = { el: el, two: two, clock: clock, typing: typing };
+})();
