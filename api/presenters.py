@@ -37,7 +37,7 @@ def asset_url(asset: Asset) -> str:
 def asset_public(asset: Asset) -> AssetPublic:
     return AssetPublic(
         id=asset.public_id, kind=asset.kind, label=asset.label or None, url=asset_url(asset),
-        mime_type=asset.mime_type if asset.kind != AssetKind.ORIGINAL else "application/octet-stream",
+        mime_type=asset.mime_type,
         size_bytes=asset.size_bytes, sha256=asset.sha256, duration_s=asset.duration_s,
         width=asset.width, height=asset.height, bit_rate=asset.bit_rate,
     )

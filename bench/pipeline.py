@@ -200,6 +200,9 @@ def upload_rss(work: Path, size_mb: int) -> tuple[float, float, float]:
 
     port = 18765
     env = {**os.environ, "WEIKE_DATA_DIR": str(work / "var-upload"), "WEIKE_MAX_UPLOAD_BYTES": str(8 << 30)}
+    password = "bench-password-2026"  # a reviewer, made as an administrator would
+    subprocess.run([sys.executable, "-m", "api.cli", "users", "create", "bench", "--role", "reviewer"],
+                   input=password + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--no-worker", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -209,6 +212,8 @@ def upload_rss(work: Path, size_mb: int) -> tuple[float, float, float]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
+                           data={"username": "bench", "password": password}).json()["access_token"]
         before = rss_mb(proc.pid)
         peak = [before]
         stop = threading.Event()
@@ -238,7 +243,8 @@ def upload_rss(work: Path, size_mb: int) -> tuple[float, float, float]:
 
         t0 = time.perf_counter()
         r = httpx.post(f"http://127.0.0.1:{port}/api/v1/lessons", content=stream(), timeout=600,
-                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                "Authorization": f"Bearer {token}"})
         seconds = time.perf_counter() - t0
         stop.set()
         sampler.join()

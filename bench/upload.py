@@ -101,18 +101,33 @@ class Result:
         return self.size_bytes / self.seconds / 1e6
 
 
-def plain_upload(base: str, path: Path) -> None:
-    with path.open("rb") as fh, httpx.Client(timeout=None) as http:
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-2026"
+
+
+def make_bench_account(env: dict[str, str]) -> None:
+    """A reviewer account, made by `weike users create` as an administrator would (the password on stdin)."""
+    subprocess.run([sys.executable, "-m", "api.cli", "users", "create", BENCH_USER, "--role", "reviewer"],
+                   input=BENCH_PASSWORD + "\n", text=True, env=env, cwd=REPO, check=True, capture_output=True)
+
+
+def login(base: str) -> dict[str, str]:
+    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": BENCH_USER, "password": BENCH_PASSWORD})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def plain_upload(base: str, path: Path, auth: dict[str, str]) -> None:
+    with path.open("rb") as fh, httpx.Client(timeout=None, headers=auth) as http:
         r = http.post(f"{base}/api/v1/lessons", files={"file": (path.name, fh, "video/mp4")},
                       data={"title": "bench plain"})
     if r.status_code not in (200, 201):
         raise SystemExit(f"plain upload failed: {r.status_code} {r.text[:300]}")
 
 
-def tus_upload(base: str, path: Path, chunk_bytes: int) -> None:
+def tus_upload(base: str, path: Path, chunk_bytes: int, auth: dict[str, str]) -> None:
     size = path.stat().st_size
     with httpx.Client(timeout=None) as http, path.open("rb") as fh:
-        r = http.post(f"{base}/api/v1/uploads/", headers={**V, "Upload-Length": str(size)})
+        r = http.post(f"{base}/api/v1/uploads/", headers={**V, **auth, "Upload-Length": str(size)})
         if r.status_code != 201:
             raise SystemExit(f"tus create failed: {r.status_code} {r.text[:300]}")
         location = r.headers["Location"]
@@ -174,17 +189,19 @@ def run_backend(backend: str, workdir: Path, files: dict[str, Path], chunk_bytes
             storage_from_url(url).ensure_bucket()  # type: ignore[attr-defined]
             env["WEIKE_STORAGE_URL"] = url
         upgrade(f"sqlite:///{data_dir / 'weike.sqlite3'}")
+        make_bench_account(env)
         for method in ("plain", "tus"):
             api, base = start_api(env)
             try:
+                auth = login(base)
                 warm = workdir / f"warm-{backend}-{method}"
                 warm.write_bytes(os.urandom(200_000))
-                plain_upload(base, warm) if method == "plain" else tus_upload(base, warm, chunk_bytes)
+                plain_upload(base, warm, auth) if method == "plain" else tus_upload(base, warm, chunk_bytes, auth)
                 baseline = psutil.Process(api.pid).memory_info().rss
                 path = files[f"{backend}-{method}"]
                 with PeakRss(api.pid) as rss:
                     started = time.perf_counter()
-                    plain_upload(base, path) if method == "plain" else tus_upload(base, path, chunk_bytes)
+                    plain_upload(base, path, auth) if method == "plain" else tus_upload(base, path, chunk_bytes, auth)
                     seconds = time.perf_counter() - started
                 results.append(Result(backend, method, seconds, path.stat().st_size, baseline, rss.peak))
             finally:

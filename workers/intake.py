@@ -7,7 +7,6 @@ first processing step enqueued after the commit.
 from __future__ import annotations
 
 import logging
-import mimetypes
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -46,9 +45,9 @@ def title_from_filename(filename: str | None) -> str:
     return stem.strip() or "未命名课程"
 
 
-def guess_mime(filename: str | None) -> str:
-    mime, _ = mimetypes.guess_type(display_name(filename) or "x")
-    return mime or "application/octet-stream"
+# What an original is comes from probing it (workers/steps.py records the type ffprobe found), never from the name
+# its uploader chose: until then it is only bytes.
+UNPROBED_MIME = "application/octet-stream"
 
 
 def admit_stream(ctx: Context, stream: BinaryIO, *, filename: str | None, fields: LessonFields,
@@ -74,9 +73,7 @@ def admit_stored(ctx: Context, stored: StoredObject, *, filename: str | None, fi
                                    size_bytes=stored.size_bytes, original_filename=display_name(filename) or None,
                                    uploaded_by_id=uploaded_by_id, branch_id=branch_id)
             record_asset(session, lesson.id, AssetKind.ORIGINAL, AssetFacts(
-                key=stored.key, mime_type=guess_mime(filename), size_bytes=stored.size_bytes, sha256=stored.sha256))
-            # The type guessed from the uploader's name is only a hint for the workers; the API serves the original
-            # as application/octet-stream, always as an attachment.
+                key=stored.key, mime_type=UNPROBED_MIME, size_bytes=stored.size_bytes, sha256=stored.sha256))
     except IntegrityError:
         # The same bytes were admitted concurrently: answer with the lesson that won.
         with unit_of_work(ctx.engine) as session:

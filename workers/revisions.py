@@ -24,7 +24,7 @@ from catalog.revisions import (
 from ingest import keys
 from ingest.receive import receive_original
 from ingest.storage import StoredObject
-from workers.intake import display_name, guess_mime
+from workers.intake import UNPROBED_MIME, display_name
 from workers.pipeline import start_lesson
 from workers.wiring import Context
 
@@ -78,7 +78,7 @@ def admit_revision(ctx: Context, lesson_id: str, stored: StoredObject, *, filena
             key=stored.key, sha256=stored.sha256, size_bytes=stored.size_bytes, filename=name),
             archived=archived, expected_revision=revision)
         record_asset(session, lesson_id, AssetKind.ORIGINAL, AssetFacts(
-            key=stored.key, mime_type=guess_mime(filename), size_bytes=stored.size_bytes, sha256=stored.sha256))
+            key=stored.key, mime_type=UNPROBED_MIME, size_bytes=stored.size_bytes, sha256=stored.sha256))
     try:
         start_lesson(ctx.settings, ctx, lesson_id)
     except Exception:
