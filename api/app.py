@@ -10,9 +10,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.caching import ConditionalGet
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
-from api.routes import accounts, captions, health, lessons, meta, pages, review, revisions, uploads
+from api.routes import accounts, captions, health, lessons, library, meta, pages, review, revisions, uploads
 from catalog.accounts import has_admin
 from catalog.db import unit_of_work
 from workers.settings import Settings, get_settings
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(captions.router)
     app.include_router(uploads.router)
     app.include_router(pages.router)
+    app.include_router(library.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origins())
     return app

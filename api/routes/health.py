@@ -36,4 +36,4 @@ def healthz(ctx: ContextDep) -> JSONResponse:
         detail["workers"] = "没有处理进程在线，上传的课程会排队等待"
     ok = database and storage and bool(workers)
     body = HealthPublic(ok=ok, database=database, storage=storage, workers=workers, detail=detail)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
