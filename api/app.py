@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from api.caching import ConditionalGet
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
 from api.routes import accounts, captions, health, lessons, library, meta, pages, review, revisions, uploads
+from api.static_files import STATIC_DIR, VersionedStaticFiles
 from catalog.accounts import has_admin
 from catalog.db import unit_of_work
 from workers.settings import Settings, get_settings
@@ -58,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(pages.router)
     app.include_router(library.router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origins())

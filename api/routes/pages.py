@@ -18,6 +18,7 @@ from api.deps import FormCallerDep, SessionDep, SettingsDep
 from api.presenters import history_entry_public, lesson_public, review_public
 from api.routes.accounts import login
 from api.schemas import LessonPublic
+from api.static_files import version_static_urls
 from catalog.accounts import end_web_session, start_web_session
 from catalog.audit import lesson_history
 from catalog.desk import QueueFilters, count_by_review_state, queue_position, review_queue, waiting_since
@@ -30,6 +31,7 @@ from catalog.review import REVIEW_REASONS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")  # autoescapes .html
+version_static_urls(templates)
 
 # One tus PATCH per 5 MiB: an S3 part each, and little to send again when the signal drops mid-chunk.
 CHUNK_SIZE_BYTES = 5 << 20
@@ -74,12 +76,6 @@ def _message(request: Request, caller: Caller, page_name: str, heading: str, tex
 def _to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-
-
-@router.get("/")
-def home(caller: FormCallerDep) -> RedirectResponse:
-    """The county's reviewers start at their desk, everybody else at the upload page."""
-    return RedirectResponse("/review" if may_review(caller.viewer) else "/upload", status_code=307)
 
 
 @router.get("/login", response_class=HTMLResponse)
