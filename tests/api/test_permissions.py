@@ -449,11 +449,24 @@ def revision_page_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[s
     return []
 
 
-def home_by_role(w: World, who: Who, state: str, r: Reply) -> list[str]:
-    if r.status_code != 307:
+def home_lists_published_only(w: World, who: Who, state: str, r: Reply) -> list[str]:
+    """The library's home is the same for everybody: the published lesson, nothing else of the matrix's."""
+    if r.status_code != 200:
         return []
-    target = "/review" if who.role in COUNTY_ROLES else "/upload"
-    return [] if r.headers["location"] == target else [f"/ sends to {r.headers['location']}, expected {target}"]
+    shown = {s for s, made in w.lessons.items() if f"/lessons/{made.id}" in r.text}
+    return [] if shown == {"published"} else [f"the home links the lessons {sorted(shown)}"]
+
+
+def library_page_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[str]:
+    """A lesson's public page: a 404 exactly like a missing lesson's; never a trace of the original, even for
+    the lesson's own people (their original is on the desk and in 我的上传, not on the public page)."""
+    made = w.lessons[state]
+    if r.status_code == 404:
+        nowhere = w.request(who, "GET", f"/lessons/{uuid.uuid4().hex}")
+        return [] if (nowhere.status_code, nowhere.text) == (404, r.text) else ["the 404 page differs from a missing lesson's"]
+    if r.status_code == 200 and (made.original in r.text or made.sha256 in r.text):
+        return ["the public page shows the original"]
+    return []
 
 
 def me_is_the_caller(w: World, who: Who, state: str, r: Reply) -> list[str]:
@@ -544,7 +557,10 @@ ROWS: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/uploads/{upload_id}"): Row(public(204), tus_on_fresh_upload("DELETE", headers=TUS),
                                                    mutates=True, identifies=False),
     # Pages.
-    ("GET", "/"): Row(public(307), fetch("GET", "/"), check=home_by_role),  # to the desk or the upload page
+    ("GET", "/"): Row(public(200), fetch("GET", "/"), check=home_lists_published_only),  # the library's home
+    ("GET", "/lessons/{lesson_id}"): Row(lesson_read, fetch("GET", "/lessons/{lesson}"), lesson=True,
+                                         check=library_page_as_allowed),
+    ("GET", "/categories/{slug}"): Row(public(200), fetch("GET", "/categories/skills")),
     ("GET", "/login"): Row(lambda who, state: 200 if who.anonymous else 303, fetch("GET", "/login")),
     ("POST", "/login"): Row(public(303), login_form, mutates=True),
     ("POST", "/logout"): Row(public(303), fetch("POST", "/logout", data={"csrf_token": ""}), mutates=True),
