@@ -472,6 +472,43 @@ def orgs_import(csv_file: Annotated[Path, typer.Argument(help="CSV: township,bra
                   + ("" if r.changed else "（没有变化）"))
 
 
+search_cli = typer.Typer(help="The search index (titles, speakers, categories, published transcripts).",
+                         no_args_is_help=True)
+cli.add_typer(search_cli, name="search")
+REINDEX_BATCH = 50
+
+
+@search_cli.command("reindex")
+def search_reindex() -> None:
+    """Rebuild the search index of every lesson (after upgrading, or after adding branches and speakers)."""
+    from catalog import search
+    from catalog.db import make_engine
+    from catalog.models import Lesson
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    indexed = 0
+    try:
+        with unit_of_work(engine) as session:
+            ids = search.lesson_ids(session)
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("建立搜索索引", total=len(ids))
+            for start in range(0, len(ids), REINDEX_BATCH):
+                with unit_of_work(engine) as session:  # one transaction per batch
+                    for lesson_id in ids[start:start + REINDEX_BATCH]:
+                        lesson = session.get(Lesson, lesson_id)
+                        if lesson is not None and search.reindex_lesson(session, lesson):
+                            indexed += 1
+                        progress.advance(task)
+    finally:
+        engine.dispose()
+    console.print(f"完成：共 {len(ids)} 节课，已索引公开课程 {indexed} 节")
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     cli()

@@ -317,6 +317,19 @@ class TranscriptSegment(SQLModel, table=True):
     low_confidence: bool = False
 
 
+class SearchEntry(SQLModel, table=True):
+    """One searchable piece of a published lesson (catalog/search.py): its title, speaker or category name, or one
+    segment of its published transcript, as space-joined tokens (words, full pinyin, initials). Migration 0005 puts
+    the full-text index beside it: an FTS5 table `searchentry_fts` kept in step by triggers on SQLite, a generated
+    tsvector column `tokens_tsv` with a GIN index on PostgreSQL."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lesson_id: str = Field(foreign_key="lesson.id", index=True, max_length=32, ondelete="CASCADE")
+    part: str = Field(sa_type=String(16))  # title, speaker, category, transcript
+    segment_id: int | None = Field(default=None, foreign_key="transcriptsegment.id", index=True, ondelete="CASCADE")
+    tokens: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class Upload(SQLModel, table=True):
     """A resumable (tus) upload: its state lives here so it survives API restarts and closed browsers."""
 

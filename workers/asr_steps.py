@@ -43,6 +43,7 @@ from sqlmodel import Session
 
 from catalog import captions as catalog_captions
 from catalog import jobs
+from catalog import search as catalog_search
 from catalog.assets import AssetFacts, list_assets, record_asset, remove_assets
 from catalog.captions import SegmentFacts
 from catalog.db import unit_of_work
@@ -257,6 +258,7 @@ def transcribe_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcom
             if row.caption_version is None:
                 row.caption_version = caption.version
             session.add(row)
+            catalog_search.reindex_lesson(session, row)  # the published transcript is searchable (once published)
     return StepOutcome()
 
 
@@ -360,6 +362,7 @@ def captions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
         if row is not None:
             row.caption_version = caption.version
             session.add(row)
+            catalog_search.reindex_lesson(session, row)  # what the lesson says changed: so does what finds it
     if previous != caption.version:  # a run redoing the published version (a follow-up, a crash) removes nothing
         remove_superseded_files(ctx, lesson.lesson_id, caption.version, [r.label for r in state.renditions],
                                 previous=previous)

@@ -403,6 +403,23 @@ def hits_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[str]:
     return []
 
 
+def search_indexed(w: World, who: Who, state: str) -> Reply:
+    """GET /api/v1/search for the state's word, after indexing its lesson (made here without a review decision)."""
+    from catalog.lessons import get_lesson as lesson_of
+    from catalog.search import reindex_lesson
+
+    with unit_of_work(context_for(w.settings).engine) as s:
+        lesson = lesson_of(s, w.lessons[state].id)
+        assert lesson is not None
+        reindex_lesson(s, lesson)
+    return w.request(who, "GET", f"/api/v1/search?q={STATE_WORDS[state]}")
+
+
+def found_only_when_published(w: World, who: Who, state: str, r: Reply) -> list[str]:
+    found = {item["id"] for item in r.json()["lessons"]} == {w.lessons[state].id}
+    return [] if found == (state == "published") else [f"search {'misses' if state == 'published' else 'finds'}"
+                                                       f" the {state} lesson: {r.json()}"]
+
 def original_only_for_insiders(w: World, who: Who, state: str, r: Reply) -> list[str]:
     """Originals are never public, not even of a published lesson (phones write GPS positions into files)."""
     as_who = ANONYMOUS if who.forged else who
@@ -528,6 +545,8 @@ ROWS: dict[tuple[str, str], Row] = {
         lesson_read, fetch("GET", LESSON + "/captions/versions"), lesson=True, not_found="lesson"),
     ("GET", "/api/v1/transcripts/search"): Row(public(200), fetch("GET", "/api/v1/transcripts/search?q={word}"),
                                                lesson=True, check=hits_as_allowed),
+    ("GET", "/api/v1/search"): Row(public(200), search_indexed, lesson=True, identifies=False,  # published only
+                                   check=found_only_when_published),
     # Changes.
     ("POST", "/api/v1/lessons"): Row(upload_into_branch_a, upload_lesson, mutates=True,
                                      check=uploaded_into_branch_a),

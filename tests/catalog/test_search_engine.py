@@ -1,0 +1,175 @@
+"""The search engine finds what was said: words (not scattered characters), pinyin, published lessons only, and an
+index that follows review decisions and caption changes, on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+from catalog import captions
+from catalog.db import make_engine, unit_of_work
+from catalog.lessons import LessonFields, create_lesson, get_lesson
+from catalog.lifecycle import ReviewAction, Viewer
+from catalog.migrate import downgrade, upgrade
+from catalog.models import CaptionSource, LessonStatus, ReviewState, Role
+from catalog.organisations import branch_for_name
+from catalog.review import review_lesson
+from catalog.search import SearchFilters, reindex_lesson, search_lessons
+from catalog.segmentation import index_tokens, marked_snippet, query_tokens
+
+REVIEWER = Viewer(username="王审核", role=Role.REVIEWER, account_id=1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 's.sqlite3'}" if request.param == "sqlite" else request.getfixturevalue(
+        "pg_database_url")
+    upgrade(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+def _lesson(engine: Engine, title: str, said: list[str], *, speaker: str | None = None, branch: str | None = None,
+            publish: bool = True) -> str:
+    """A processed lesson whose published captions say `said` (one segment per 3 s), approved when `publish`."""
+    with unit_of_work(engine) as s:
+        branch_id = branch_for_name(s, branch).id if branch else None
+        lesson = create_lesson(s, fields=LessonFields(title=title, speaker=speaker), original_key=f"originals/{title}",
+                               original_sha256=hashlib.sha256(title.encode()).hexdigest(), size_bytes=1,
+                               original_filename=None, branch_id=branch_id)
+        captions.create_version(s, lesson.id, source=CaptionSource.AUTO, language="zh", segments=[
+            captions.SegmentFacts(3.0 * i, 3.0 * i + 3.0, text) for i, text in enumerate(said)])
+        lesson.caption_version, lesson.status, lesson.review_state = 1, LessonStatus.READY, ReviewState.AWAITING_REVIEW
+        s.add(lesson)
+        s.flush()
+        if publish:
+            review_lesson(s, lesson, REVIEWER, action=ReviewAction.APPROVE)
+        return lesson.id
+
+
+def _found(engine: Engine, q: str, **filters: object) -> list[str]:
+    with unit_of_work(engine) as s:
+        result = search_lessons(s, q, filters=SearchFilters(**filters))  # type: ignore[arg-type]
+        return [m.lesson.id for m in result.lessons]
+
+
+def test_segmentation_keeps_words_whole_and_adds_pinyin() -> None:
+    tokens = index_tokens("微党课：慈利县的党课")
+    assert {"党课", "dangke", "dk", "慈利县", "cilixian", "clx"} <= set(tokens)
+    assert "党课" not in index_tokens("党的建设和上课")  # 党 and 课 in one sentence are not the word 党课
+    assert query_tokens("  DK  ") == ["dk"] and query_tokens("%") == []
+    assert marked_snippet("<b>讲党课</b>&", ["党课"]) == "&lt;b&gt;讲<mark>党课</mark>&lt;/b&gt;&amp;"
+
+
+def test_words_pinyin_and_latin_case_find_lessons(engine: Engine) -> None:
+    party = _lesson(engine, "微党课：初心", ["今天我们讲一讲党课的由来。"])
+    scattered = _lesson(engine, "乡村振兴", ["党的建设离不开上课学习。"])
+    county = _lesson(engine, "慈利县红色故事", ["讲述革命历史。"])
+    slides = _lesson(engine, "PPT制作入门", ["打开WPS演示。"])
+    assert set(_found(engine, "党课")) == {party}  # 微党课 found, 党 … 课 scattered is not
+    assert scattered not in _found(engine, "党课")
+    assert _found(engine, "dk") == [party, slides]  # 党课 in a title, then 打开 (da kai) in a transcript
+    assert _found(engine, "dangke") == [party]
+    assert _found(engine, "clx") == [county] and _found(engine, "CiLiXian") == [county]
+    assert _found(engine, "ppt") == [slides] and _found(engine, "wps") == [slides]
+    assert _found(engine, "党课 革命") == []  # every word must match
+    assert _found(engine, "没有的词") == [] and _found(engine, "%") == []
+
+
+def test_title_ranks_above_transcript_and_whole_words_above_partial(engine: Engine) -> None:
+    spoken = _lesson(engine, "学习心得", ["这次党课讲得很好。"])
+    titled = _lesson(engine, "党课一百讲", ["大家好。"])
+    partial = _lesson(engine, "党员活动", ["大家好。"])
+    assert _found(engine, "党课") == [titled, spoken]
+    ranked = _found(engine, "党")  # 党课 and 党员 start with 党: partial matches, titles first
+    assert set(ranked[:2]) == {titled, partial} and ranked[2:] == [spoken]
+    with unit_of_work(engine) as s:
+        whole = search_lessons(s, "党课").lessons[0].score
+        part = search_lessons(s, "党").lessons[0].score
+        assert whole > part
+
+
+def test_transcript_hits_carry_times_and_escaped_snippets(engine: Engine) -> None:
+    lesson = _lesson(engine, "安全生产", ["开场白。", "<script>alert(1)</script>要上好党课&学习", "结束。"])
+    with unit_of_work(engine) as s:
+        result = search_lessons(s, "党课")
+    (hit,) = result.hits
+    assert (hit.lesson_id, hit.start_s, hit.end_s) == (lesson, 3.0, 6.0)
+    assert hit.text == "<script>alert(1)</script>要上好党课&学习"
+    assert hit.snippet == "&lt;script&gt;alert(1)&lt;/script&gt;要上好<mark>党课</mark>&amp;学习"
+
+
+def test_filters_and_pages(engine: Engine) -> None:
+    a = _lesson(engine, "党课一", ["大家好。"], branch="东风村党支部", speaker="林船长")
+    b = _lesson(engine, "党课二", ["大家好。"], branch="渔港社区党支部")
+    c = _lesson(engine, "党课三", ["大家好。"])
+    with unit_of_work(engine) as s:
+        branch_a = branch_for_name(s, "东风村党支部").id
+        lesson_c = get_lesson(s, c)
+        assert lesson_c is not None
+        lesson_c.featured = True
+        s.add(lesson_c)
+    assert _found(engine, "党课", branch_id=branch_a) == [a]
+    assert _found(engine, "党课", featured=True) == [c]
+    assert _found(engine, "林船长") == [a]  # a speaker's name is one word of the county's dictionary
+    with unit_of_work(engine) as s:
+        first = search_lessons(s, "党课", limit=2)
+        rest = search_lessons(s, "党课", offset=2, limit=2)
+    assert first.total == rest.total == 3
+    assert len(first.lessons) == 2 and len(rest.lessons) == 1
+    assert {m.lesson.id for m in first.lessons + rest.lessons} == {a, b, c}
+
+
+def test_index_follows_publish_withdraw_republish_and_caption_changes(engine: Engine) -> None:
+    lesson_id = _lesson(engine, "冬季防火", ["注意用电安全。"], publish=False)
+    assert _found(engine, "用电") == []  # awaiting review: not public, not indexed
+    with unit_of_work(engine) as s:
+        lesson = get_lesson(s, lesson_id)
+        assert lesson is not None
+        review_lesson(s, lesson, REVIEWER, action=ReviewAction.APPROVE)
+    assert _found(engine, "用电") == [lesson_id]
+    with unit_of_work(engine) as s:
+        lesson = get_lesson(s, lesson_id)
+        assert lesson is not None
+        review_lesson(s, lesson, REVIEWER, action=ReviewAction.WITHDRAW, reasons=["other"])
+    assert _found(engine, "用电") == [] and _found(engine, "防火") == []
+    with unit_of_work(engine) as s:
+        lesson = get_lesson(s, lesson_id)
+        assert lesson is not None
+        review_lesson(s, lesson, REVIEWER, action=ReviewAction.REPUBLISH)
+    assert _found(engine, "防火") == [lesson_id]
+    # A corrected version, once published (what the captions step does), replaces what the lesson says.
+    with unit_of_work(engine) as s:
+        captions.create_version(s, lesson_id, source=CaptionSource.EDITED, language="zh", author="王审核",
+                                segments=[captions.SegmentFacts(0.0, 3.0, "注意燃气安全。")])
+        assert _found(engine, "燃气") == []  # not yet published
+        lesson = get_lesson(s, lesson_id)
+        assert lesson is not None
+        lesson.caption_version = 2
+        s.add(lesson)
+        reindex_lesson(s, lesson)
+    assert _found(engine, "燃气") == [lesson_id] and _found(engine, "用电") == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_search_migration_upgrades_and_downgrades(backend: str, tmp_path, request) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if backend == "sqlite" else request.getfixturevalue("pg_database_url")
+    upgrade(url)
+    engine = make_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    assert "searchentry" in tables
+    if backend == "sqlite":
+        assert "searchentry_fts" in tables
+    else:
+        assert "tokens_tsv" in {c["name"] for c in inspect(engine).get_columns("searchentry")}
+    engine.dispose()
+    downgrade(url, "0004")
+    engine = make_engine(url)
+    assert not {"searchentry", "searchentry_fts"} & set(inspect(engine).get_table_names())
+    engine.dispose()
+    upgrade(url)
