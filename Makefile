@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/x264_settings.py
 	$(BIN)/python bench/asr.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/library.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
