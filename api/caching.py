@@ -1,7 +1,8 @@
 """Conditional GETs, so a county server on a thin uplink can sit behind a cache and phones revalidate for free.
 
-Every successful GET of JSON or a page gets a strong ETag (the SHA-256 of its body) unless it has one, and a request
-whose If-None-Match names it is answered 304 with no body; files (FileResponse sets its own ETag) are answered 304
+Every successful GET of JSON or a page gets a strong ETag (the SHA-256 of its body) unless it has one, is
+gzip-compressed when the client accepts it (a lesson page drops from about 23 KB to 5 KB), and a request whose
+If-None-Match names its ETag is answered 304 with no body; files (FileResponse sets its own ETag) are answered 304
 the same way before a byte is read. Cache-Control: what an anonymous caller gets is the same for everyone, so caches
 may keep it briefly (`public, max-age=60`); answers to a caller with credentials (bearer token or login cookie) may
 show unpublished lessons and are `private, no-cache`. `Vary` names both headers. A route that set Cache-Control
@@ -10,6 +11,7 @@ itself (no-store on pages with a form, say) keeps it.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -18,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 BUFFERED_TYPES = (b"application/json", b"text/html")
 MAX_BUFFERED_BYTES = 4 << 20
 PUBLIC_MAX_AGE_S = 60
+GZIP_MIN_BYTES = 1024  # smaller answers gain less than gzip's own header costs
 SESSION_COOKIE = b"weike_session"
 
 
@@ -36,6 +39,7 @@ class ConditionalGet:
             return
         request_headers = Headers(scope=scope)
         if_none_match = request_headers.get("if-none-match")
+        gzip_ok = "gzip" in request_headers.get("accept-encoding", "")
         credentials = "authorization" in request_headers or SESSION_COOKIE in request_headers.get("cookie", "").encode()
         start: Message | None = None
         body = bytearray()
@@ -74,14 +78,23 @@ class ConditionalGet:
                 if message.get("more_body", False):
                     return
                 assert start is not None
-                etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-                MutableHeaders(scope=start)["etag"] = etag
+                headers = MutableHeaders(scope=start)
+                digest = hashlib.sha256(body).hexdigest()[:32]
+                payload = bytes(body)
+                if gzip_ok and len(payload) >= GZIP_MIN_BYTES and "content-encoding" not in headers:
+                    payload = gzip.compress(payload, compresslevel=6, mtime=0)
+                    headers["content-encoding"] = "gzip"
+                    headers["content-length"] = str(len(payload))
+                    digest += "-gz"  # another representation, another validator
+                headers.add_vary_header("Accept-Encoding")
+                etag = f'"{digest}"'
+                headers["etag"] = etag
                 if if_none_match and _matches(if_none_match, etag):
                     await send(_not_modified(start))
                     await send({"type": "http.response.body", "body": b""})
                     return
                 await send(start)
-                await send({"type": "http.response.body", "body": bytes(body)})
+                await send({"type": "http.response.body", "body": payload})
                 return
             await send(message)
 

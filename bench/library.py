@@ -164,7 +164,7 @@ QUALITY_QUERIES = [QualityQuery(text, kind, key) for text, kind, key in [
     ("電信詐騙", "Traditional", "电信诈骗"),
     ("共富工坊", "word", "共富工坊"), ("gongfu gongfang", "full pinyin", "共富工坊"),
     ("休渔期", "word", "休渔期"), ("xiuyuqi", "full pinyin", "休渔期"), ("休漁期", "Traditional", "休渔期"),
-    ("防溺水", "word", "防溺水"), ("fnx", "initials", "防溺水"),
+    ("防溺水", "word", "防溺水"), ("fns", "initials", "防溺水"),
     ("高标准农田", "word", "高标准农田"), ("gbznt", "initials", "高标准农田"),
     ("三会一课", "word", "三会一课"), ("三會一課", "Traditional", "三会一课"),
     ("冰糖橙直播", "phrase", "冰糖橙直播"), ("冰糖橙 直播", "phrase", "冰糖橙直播"),

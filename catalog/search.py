@@ -12,6 +12,7 @@ per query word, the best part it matched (title 8, speaker 4, category 2, transc
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,11 +74,22 @@ class SearchResult:
     hits: list[SegmentHit] = field(default_factory=list)
 
 
+COUNTY_WORDS_TTL_S = 60.0
+_county_words: tuple[float, list[str]] | None = None
+
+
 def county_words(session: Session) -> list[str]:
-    """The county's own words for the tokenizer: organisation names and speakers."""
+    """The county's own words for the tokenizer: organisation names and speakers. Read at most once a minute per
+    process: a search or a reindex must not scan every lesson's speaker each time."""
+    global _county_words
+    now = time.monotonic()
+    if _county_words is not None and now - _county_words[0] < COUNTY_WORDS_TTL_S:
+        return _county_words[1]
     names = session.exec(select(Organisation.name)).all()
     speakers = session.exec(select(Lesson.speaker).where(col(Lesson.speaker).is_not(None)).distinct()).all()
-    return [n for n in (*names, *speakers) if n]
+    words = [n for n in (*names, *speakers) if n]
+    _county_words = (now, words)
+    return words
 
 
 def _published_segments(session: Session, lesson: Lesson) -> list[TranscriptSegment]:

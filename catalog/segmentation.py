@@ -82,9 +82,26 @@ def word_tokens(word: str) -> list[str]:
     return out
 
 
+PHRASE_WORDS = 4  # pinyin of up to this many neighbouring words is indexed too
+
+
+def phrase_tokens(text: str) -> Iterator[str]:
+    """Full pinyin and initials of runs of 2..PHRASE_WORDS neighbouring Chinese words: jieba cuts 秸秆还田 into
+    秸秆/还/田 and 共富工坊 into four characters, and an old phone's keyboard types `jght` or `gongfugongfang`."""
+    words = [w for w, _, _ in _tokenizer().tokenize(_normalise(text), mode="default", HMM=False)]
+    for i in range(len(words)):
+        for n in range(2, PHRASE_WORDS + 1):
+            run = words[i:i + n]
+            if len(run) < n or not all(_HAN.match(w) for w in run):
+                break
+            yield from (p for p in _pinyin("".join(run)) if p and _RUN.fullmatch(p))
+
+
 def index_tokens(text: str) -> list[str]:
-    """Every token of `text` for the index, each once, in order of appearance."""
-    return list(dict.fromkeys(t for word, _, _ in _search_words(text) for t in word_tokens(word)))
+    """Every token of `text` for the index, each once, in order of appearance: words, their pinyin and initials, and
+    the pinyin and initials of short runs of neighbouring words."""
+    words = (t for word, _, _ in _search_words(text) for t in word_tokens(word))
+    return list(dict.fromkeys((*words, *phrase_tokens(text))))
 
 
 def query_tokens(text: str) -> list[str]:

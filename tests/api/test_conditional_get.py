@@ -66,3 +66,13 @@ def test_pages_keep_their_own_cache_control(anonymous: TestClient) -> None:
     login = anonymous.get("/login")
     assert login.status_code == 200 and login.headers["cache-control"] == "no-store"  # it holds a form
     assert anonymous.get("/login", headers={"If-None-Match": login.headers["etag"]}).status_code == 304
+
+
+def test_pages_and_json_are_gzipped_for_clients_that_accept_it(anonymous: TestClient) -> None:
+    plain = anonymous.get("/login", headers={"Accept-Encoding": "identity"})
+    packed = anonymous.get("/login", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers and packed.headers["content-encoding"] == "gzip"
+    assert packed.text == plain.text and int(packed.headers["content-length"]) < len(plain.content)
+    assert "Accept-Encoding" in packed.headers["vary"] and packed.headers["etag"] != plain.headers["etag"]
+    again = anonymous.get("/login", headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]})
+    assert again.status_code == 304

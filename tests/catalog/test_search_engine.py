@@ -81,6 +81,15 @@ def test_words_pinyin_and_latin_case_find_lessons(engine: Engine) -> None:
     assert _found(engine, "没有的词") == [] and _found(engine, "%") == []
 
 
+def test_pinyin_spans_words_jieba_cuts_apart(engine: Engine) -> None:
+    """jieba cuts 秸秆还田 into 秸秆/还/田 and 共富工坊 into single characters; an old phone types the phrase's
+    initials or its whole pinyin."""
+    straw = _lesson(engine, "秋收以后", ["今年全村推广秸秆还田。"])
+    workshop = _lesson(engine, "村里的新事", ["共富工坊带动妇女就业。"])
+    assert _found(engine, "jght") == [straw]
+    assert _found(engine, "gfgf") == [workshop] and _found(engine, "gongfugongfang") == [workshop]
+
+
 def test_title_ranks_above_transcript_and_whole_words_above_partial(engine: Engine) -> None:
     spoken = _lesson(engine, "学习心得", ["这次党课讲得很好。"])
     titled = _lesson(engine, "党课一百讲", ["大家好。"])
