@@ -251,10 +251,13 @@ def refresh_lesson(session: Session, lesson_id: str, weights: Mapping[str, float
     A failed ``optional`` step (captions) does not fail the lesson: its error stays on the job. A ready lesson
     whose only unfinished jobs are optional (captions being redone after an edit) stays ready at 100%.
     """
-    lesson = session.get(Lesson, lesson_id)
+    # Two steps finishing at once each see the other still running unless their refreshes take turns: the lesson
+    # row's lock makes the second wait for the first's commit, and the jobs are then read as committed.
+    lesson = session.get(Lesson, lesson_id, with_for_update=True, populate_existing=True)
     if lesson is None:
         return None
-    jobs = list_jobs(session, lesson_id)
+    jobs = list(session.exec(select(Job).where(Job.lesson_id == lesson_id).order_by(col(Job.id))
+                             .execution_options(populate_existing=True)).all())
     failed = [j for j in jobs if j.state == JobState.FAILED and j.step not in optional]
     if failed:
         first = failed[0]

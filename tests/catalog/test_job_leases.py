@@ -99,3 +99,39 @@ def test_lesson_is_ready_only_when_every_job_is_done(engine: Engine) -> None:
         jobs.finish(s, lesson_id=lesson_id, step="renditions", owner="w2", state=JobState.DONE)
         lesson = jobs.refresh_lesson(s, lesson_id, WEIGHTS)
         assert lesson is not None and lesson.status == LessonStatus.READY and lesson.progress == 100
+
+
+def test_two_steps_finishing_at_once_leave_the_lesson_ready(engine: Engine) -> None:
+    """Renditions and poster of a short clip finished within 2 ms of each other on PostgreSQL and each refresh saw
+    the other step still running: the lesson stayed 'processing' for ever. Refreshes now take turns on the lesson."""
+    import threading
+
+    lesson_id = _lesson(engine)
+    with unit_of_work(engine) as s:
+        jobs.ensure_jobs(s, lesson_id, {"renditions": "media", "poster": "media"})
+        for job in jobs.list_jobs(s, lesson_id):
+            job.state = JobState.DONE if job.step == "probe" else JobState.RUNNING
+            s.add(job)
+
+    def finish(step: str) -> None:
+        with unit_of_work(engine) as s:
+            job = next(j for j in jobs.list_jobs(s, lesson_id) if j.step == step)
+            job.state = JobState.DONE
+            s.add(job)
+            s.flush()
+            jobs.refresh_lesson(s, lesson_id, {"probe": 5, "renditions": 70, "poster": 5})
+            if step == "renditions":
+                first_refreshed.set()
+                second_started.wait(timeout=10)
+                time.sleep(0.3)  # the poster's refresh runs meanwhile: it must wait for this commit
+
+    first_refreshed, second_started = threading.Event(), threading.Event()
+    first = threading.Thread(target=finish, args=("renditions",))
+    first.start()
+    assert first_refreshed.wait(timeout=10)
+    second_started.set()
+    finish("poster")
+    first.join(timeout=10)
+    with unit_of_work(engine) as s:
+        lesson = s.get(Lesson, lesson_id)
+        assert lesson is not None and lesson.status == LessonStatus.READY, (lesson.status if lesson else None)
