@@ -11,10 +11,10 @@ from sqlalchemy import func, or_, true
 from sqlmodel import Session, col, select
 
 from catalog.captions import SearchTerm, published_segments_matching
-from catalog.errors import Forbidden, InvalidMetadata, UnknownCategory
+from catalog.errors import Forbidden, InvalidMetadata
 from catalog.lifecycle import SEES_EVERYTHING, LessonFacts, Viewer, may_upload_into, review_state_when_ready
 from catalog.models import Language, Lesson, LessonStatus, Organisation, ReviewState, Role, utcnow
-from catalog.organisations import branch_for_name, find_category
+from catalog.organisations import branch_for_name, category_id_for
 
 MAX_TITLE_CHARS = 200
 
@@ -89,12 +89,7 @@ def create_lesson(
         raise InvalidMetadata("empty title", message="课程标题不能为空")
     if fields.language not in {lang.value for lang in Language}:
         raise InvalidMetadata(f"language {fields.language!r}", message="语言只能是 zh、yue 或 other")
-    category_id = None
-    if fields.category:
-        category = find_category(session, fields.category)
-        if category is None:
-            raise UnknownCategory(f"category {fields.category!r}")
-        category_id = category.id
+    category_id = category_id_for(session, fields.category)
     if branch_id is None and fields.branch and fields.branch.strip():
         branch_id = branch_for_name(session, fields.branch).id
     lesson = Lesson(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from catalog.errors import UnknownCategory
 from catalog.models import BranchType, Category, Organisation, OrgKind
 
 # From DOMAIN.md: the content categories the seeds name.
@@ -39,6 +40,16 @@ def find_category(session: Session, ref: str) -> Category | None:
     ref = ref.strip()
     stmt = select(Category).where((col(Category.slug) == ref) | (col(Category.name) == ref))
     return session.exec(stmt).first()
+
+
+def category_id_for(session: Session, ref: str | None) -> int | None:
+    """The id of the category named `ref` (slug or Chinese name), None for no category; UnknownCategory otherwise."""
+    if not ref:
+        return None
+    category = find_category(session, ref)
+    if category is None:
+        raise UnknownCategory(f"category {ref!r}")
+    return category.id
 
 
 def get_or_create_org(session: Session, name: str, *, kind: OrgKind, parent_id: int | None) -> Organisation:

@@ -31,7 +31,6 @@ from catalog.errors import (
     AlreadyUploaded,
     CatalogError,
     InvalidMetadata,
-    UnknownCategory,
     UploadExpired,
     UploadFailed,
     UploadLocked,
@@ -42,7 +41,7 @@ from catalog.errors import (
 from catalog.lessons import LessonFields, lesson_facts, upload_branch_id
 from catalog.lifecycle import ANONYMOUS, Viewer, can_see
 from catalog.models import Language, Upload, UploadState, utcnow
-from catalog.organisations import find_category
+from catalog.organisations import category_id_for
 from ingest import keys
 from ingest.errors import ChecksumMismatch, EmptyUpload, IngestError, UploadTooLarge
 from ingest.receive import format_size
@@ -132,8 +131,7 @@ def create_upload(ctx: Context, *, length: int, metadata: dict[str, str], viewer
         check_revision(ctx, metadata["revision_of"].strip(), viewer)  # LessonNotFound, Forbidden, InvalidTransition
     with unit_of_work(ctx.engine) as session:
         upload_branch_id(session, viewer, fields.branch)
-        if fields.category and find_category(session, fields.category) is None:
-            raise UnknownCategory(f"category {fields.category!r}")
+        category_id_for(session, fields.category)
     upload_id = uuid.uuid4().hex
     progress = resumable_store(ctx).begin(upload_id)
     with unit_of_work(ctx.engine) as session:

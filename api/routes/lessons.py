@@ -13,11 +13,11 @@ from api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, StorageDe
 from api.presenters import lesson_public, lesson_summary, query_terms
 from api.schemas import ErrorPublic, LanguageCode, LessonCreate, LessonPage, LessonPublic, ReviewStateName
 from catalog.assets import get_asset
-from catalog.errors import AlreadyUploaded, AssetNotFound, Forbidden, LessonNotFound, UnknownCategory
+from catalog.errors import AlreadyUploaded, AssetNotFound, Forbidden, LessonNotFound
 from catalog.lessons import LessonFields, get_lesson, lesson_facts, list_lessons, upload_branch_id
 from catalog.lifecycle import Viewer, can_see, is_insider, may_upload
 from catalog.models import AssetKind, Lesson
-from catalog.organisations import find_category
+from catalog.organisations import category_id_for
 from workers.intake import admit_stream, title_from_filename
 
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
@@ -45,8 +45,7 @@ def upload_lesson(response: Response, ctx: ContextDep, session: SessionDep, view
     if not may_upload(viewer):
         raise Forbidden(f"{viewer.username} ({viewer.role}) may not upload", message="该账号没有上传权限")
     branch_id = upload_branch_id(session, viewer, form.branch)
-    if form.category and find_category(session, form.category) is None:
-        raise UnknownCategory(f"category {form.category!r}")  # refused before storing anything
+    category_id_for(session, form.category)  # an unknown one is refused before anything is stored
     fields = LessonFields(title=(form.title or "").strip() or title_from_filename(form.file.filename),
                           branch=form.branch, category=form.category, speaker=form.speaker, recorded_on=form.recorded_on,
                           language=form.language)
@@ -76,12 +75,7 @@ def browse_lessons(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LessonPage:
     """The lessons the caller may see (the public: published ones), newest first."""
-    category_id = None
-    if category:
-        found = find_category(session, category)
-        if found is None:
-            raise UnknownCategory(f"category {category!r}")
-        category_id = found.id
+    category_id = category_id_for(session, category)
     if mine and viewer.account_id is None:
         return LessonPage(items=[], total=0, offset=offset, limit=limit)
     items, total = list_lessons(session, viewer=viewer, uploaded_by_id=viewer.account_id if mine else None,

@@ -12,8 +12,7 @@ from api.deps import SessionDep
 from api.errors import ApiError
 from api.presenters import lesson_summary
 from api.schemas import CategoryPublic, ErrorPublic, LanguageCode, NamedRef
-from catalog.errors import UnknownCategory
-from catalog.organisations import find_category
+from catalog.organisations import category_id_for
 from catalog.search import SearchFilters, search_lessons
 from transcode.asr_text import to_simplified
 
@@ -67,12 +66,7 @@ def search(
     where their transcripts say them. Typed in Traditional characters, found in Simplified."""
     if not (q or "").strip():
         raise ApiError(422, "invalid_request", "请输入要搜索的词", "blank search")
-    category_id = None
-    if category:
-        found = find_category(session, category)
-        if found is None:
-            raise UnknownCategory(f"category {category!r}")
-        category_id = found.id
+    category_id = category_id_for(session, category)
     filters = SearchFilters(category_id=category_id, branch_id=branch_id, township_id=township_id, language=language,
                             year=year, featured=featured, has_subtitles=has_subtitles)
     result = search_lessons(session, to_simplified(q or ""), filters=filters, offset=offset, limit=limit,
