@@ -114,17 +114,6 @@
     $('quality').textContent = sharp ? '换回 ' + config.player.label + ' 省流量版' : '换成 ' + target + ' 清晰版';
   }
 
-  function subtitleTrack() {
-    return player && player.textTracks && player.textTracks.length ? player.textTracks[0] : null;
-  }
-
-  function toggleSubtitles() {
-    var track = subtitleTrack();
-    if (!track) { return; }
-    track.mode = track.mode === 'showing' ? 'hidden' : 'showing';
-    $('subtitles-toggle').textContent = track.mode === 'showing' ? '关闭字幕' : '打开字幕';
-  }
-
   /* The #t= media fragment already starts most browsers at the shared moment; this covers the rest. */
   function startAt() {
     player.removeEventListener('loadedmetadata', startAt);  // once: a quality switch keeps its own moment
@@ -141,12 +130,14 @@
     $('quality').hidden = false;
     $('quality').addEventListener('click', switchQuality);
   }
-  var track = subtitleTrack();
+  var track = window.weike.subtitleTrack(player);
   if (track) {
     track.mode = 'showing';
     if ($('subtitles-toggle')) {
       $('subtitles-toggle').hidden = false;
-      $('subtitles-toggle').addEventListener('click', toggleSubtitles);
+      $('subtitles-toggle').addEventListener('click', function () {
+        window.weike.toggleSubtitles(player, $('subtitles-toggle'));
+      });
     }
   }
   player.addEventListener('timeupdate', follow);

@@ -69,17 +69,6 @@
     button.textContent = sharp ? '换回 ' + config.player.label + ' 省流量版' : '换成 ' + target + ' 清晰版';
   }
 
-  function subtitleTrack() {
-    return player && player.textTracks && player.textTracks.length ? player.textTracks[0] : null;
-  }
-
-  function toggleSubtitles() {
-    var track = subtitleTrack();
-    if (!track) { return; }
-    track.mode = track.mode === 'showing' ? 'hidden' : 'showing';
-    $('subtitles-toggle').textContent = track.mode === 'showing' ? '关闭字幕' : '打开字幕';
-  }
-
   function togglePlay() {
     if (!player) { return; }
     if (player.paused) { player.play(); } else { player.pause(); }
@@ -397,9 +386,13 @@
   if ($('feature')) { $('feature').addEventListener('click', feature); }
   $('add-note').addEventListener('click', addNote);
   if ($('quality')) { $('quality').addEventListener('click', switchQuality); }
-  if ($('subtitles-toggle')) { $('subtitles-toggle').addEventListener('click', toggleSubtitles); }
+  if ($('subtitles-toggle')) {
+    $('subtitles-toggle').addEventListener('click', function () {
+      window.weike.toggleSubtitles(player, $('subtitles-toggle'));
+    });
+  }
   if (player) {
-    var track = subtitleTrack();
+    var track = window.weike.subtitleTrack(player);
     if (track) { track.mode = 'showing'; }
     player.addEventListener('timeupdate', follow);
     player.addEventListener('seeked', follow);

@@ -29,5 +29,19 @@
     return tag === 'TEXTAREA' || tag === 'SELECT' || !!target.isContentEditable;
   }
 
-  window.weike = { el: el, two: two, clock: clock, typing: typing };
+  /* The player's subtitle track (the page's only one), or null. */
+  function subtitleTrack(player) {
+    return player && player.textTracks && player.textTracks.length ? player.textTracks[0] : null;
+  }
+
+  /* Subtitles on or off; the button says what a press will do next. */
+  function toggleSubtitles(player, button) {
+    var track = subtitleTrack(player);
+    if (!track) { return; }
+    track.mode = track.mode === 'showing' ? 'hidden' : 'showing';
+    button.textContent = track.mode === 'showing' ? '关闭字幕' : '打开字幕';
+  }
+
+  window.weike = { el: el, two: two, clock: clock, typing: typing, subtitleTrack: subtitleTrack,
+                   toggleSubtitles: toggleSubtitles };
 })();

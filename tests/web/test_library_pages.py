@@ -175,6 +175,11 @@ def test_a_visitor_opens_a_published_lesson_from_the_home_at_a_shared_moment(
     assert page.get_attribute("#subtitles", "src")
     _wait_until(page, lambda: page.evaluate(
         "() => document.getElementById('player').textTracks[0].mode") == "showing", what="subtitles showing")
+    track_mode = "() => document.getElementById('player').textTracks[0].mode"
+    page.click("#subtitles-toggle")  # off, and the button offers them back
+    assert page.evaluate(track_mode) == "hidden" and page.text_content("#subtitles-toggle") == "打开字幕"
+    page.click("#subtitles-toggle")
+    assert page.evaluate(track_mode) == "showing" and page.text_content("#subtitles-toggle") == "关闭字幕"
     og = {name: page.get_attribute(f'meta[property="og:{name}"]', "content") for name in ("title", "type", "image", "url")}
     assert og["title"] == "田间地头讲党课：合作社带富路" and og["type"] == "video.other"
     assert (og["image"] or "").startswith(base + "/api/v1/assets/") and og["url"] == f"{base}/lessons/{lesson_id}"
