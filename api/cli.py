@@ -54,6 +54,7 @@ def migrate() -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
+    _index_lessons(settings, only_missing=True)
     console.print(f"数据库已就绪: {settings.public_summary()['database']}")
 
 
@@ -95,6 +96,7 @@ def serve(
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
+    _index_lessons(settings, only_missing=True)  # lessons from before the search index (migration 0006)
     if not _first_administrator(settings):
         raise typer.Exit(2)
     procs = []
@@ -480,19 +482,27 @@ REINDEX_BATCH = 50
 
 @search_cli.command("reindex")
 def search_reindex() -> None:
-    """Rebuild the search index of every lesson (after upgrading, or after adding branches and speakers)."""
+    """Rebuild the search index of every lesson (after adding branches and speakers, or a change of tokenizer)."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    count = _index_lessons(settings, only_missing=False)
+    console.print(f"完成：已为 {count} 节课重建搜索索引")
+
+
+def _index_lessons(settings: Settings, *, only_missing: bool) -> int:
+    """Index lessons in batches of one transaction each, with a progress bar: all of them, or (`only_missing`,
+    as `weike migrate` and `weike serve` do after an upgrade) those without a search document."""
     from catalog import search
     from catalog.db import make_engine
     from catalog.models import Lesson
 
-    settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    indexed = 0
     try:
         with unit_of_work(engine) as session:
-            ids = search.lesson_ids(session)
+            ids = search.unindexed_lesson_ids(session) if only_missing else search.lesson_ids(session)
+        if not ids:
+            return 0
         columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TimeRemainingColumn())
         with Progress(*columns, console=console) as progress:
@@ -501,12 +511,12 @@ def search_reindex() -> None:
                 with unit_of_work(engine) as session:  # one transaction per batch
                     for lesson_id in ids[start:start + REINDEX_BATCH]:
                         lesson = session.get(Lesson, lesson_id)
-                        if lesson is not None and search.reindex_lesson(session, lesson):
-                            indexed += 1
+                        if lesson is not None:
+                            search.reindex_lesson(session, lesson)
                         progress.advance(task)
     finally:
         engine.dispose()
-    console.print(f"完成：共 {len(ids)} 节课，已索引公开课程 {indexed} 节")
+    return len(ids)
 
 
 def main() -> None:

@@ -16,18 +16,21 @@ from api.schemas import (
     NamedRef,
     ReviewPublic,
     ReviewReasonPublic,
+    SeriesPublic,
+    SeriesRef,
+    SpeakerPublic,
+    SpeakerRef,
     TimedNotePublic,
 )
 from catalog import captions as catalog_captions
 from catalog.assets import list_assets
 from catalog.audit import latest_decision, notes_of, reasons_of
-from catalog.captions import SearchTerm, search_terms
 from catalog.jobs import list_jobs
 from catalog.lessons import lesson_facts
 from catalog.lifecycle import JobFacts, ReviewAction, Viewer, caption_state, is_insider
-from catalog.models import Asset, AssetKind, AuditEntry, Category, Job, Lesson, Organisation
+from catalog.models import Asset, AssetKind, AuditEntry, Category, Job, Lesson, Organisation, Series, Speaker
 from catalog.review import REVIEW_REASONS
-from transcode.asr_text import to_simplified
+from catalog.tags import tags_of
 
 
 def asset_url(asset: Asset) -> str:
@@ -51,6 +54,41 @@ def _branch(session: Session, lesson: Lesson) -> NamedRef | None:
 def _category(session: Session, lesson: Lesson) -> CategoryPublic | None:
     cat = session.get(Category, lesson.category_id) if lesson.category_id else None
     return CategoryPublic(id=cat.id or 0, slug=cat.slug, name=cat.name) if cat else None
+
+
+def speaker_photo_url(speaker: Speaker) -> str | None:
+    """The photo's URL, naming its version (the key's digest), so that it can be cached for long."""
+    if not speaker.photo_key:
+        return None
+    version = speaker.photo_key.rsplit("-", 1)[-1].removesuffix(".jpg")
+    return f"/api/v1/speakers/{speaker.id}/photo?v={version}"
+
+
+def speaker_ref(speaker: Speaker) -> SpeakerRef:
+    return SpeakerRef(id=speaker.id or 0, name=speaker.name, title=speaker.title, photo_url=speaker_photo_url(speaker))
+
+
+def speaker_public(speaker: Speaker, *, lesson_count: int = 0) -> SpeakerPublic:
+    return SpeakerPublic(id=speaker.id or 0, name=speaker.name, title=speaker.title,
+                         photo_url=speaker_photo_url(speaker), bio=speaker.bio, lesson_count=lesson_count,
+                         created_at=speaker.created_at, updated_at=speaker.updated_at)
+
+
+def series_public(series: Series, *, episode_count: int = 0) -> SeriesPublic:
+    return SeriesPublic(id=series.id or 0, title=series.title, description=series.description,
+                        episode_count=episode_count, created_at=series.created_at, updated_at=series.updated_at)
+
+
+def _structure(session: Session, lesson: Lesson) -> dict[str, object]:
+    """Where the lesson sits in the library (description, series and episode, speaker, tags, publication): a few
+    primary-key lookups (the session's identity map serves repeats within a page) and one query for the tags."""
+    series = session.get(Series, lesson.series_id) if lesson.series_id else None
+    speaker = session.get(Speaker, lesson.speaker_id) if lesson.speaker_id else None
+    return {"description": lesson.description,
+            "series": SeriesRef(id=series.id or 0, title=series.title) if series else None,
+            "episode": lesson.episode if series else None,
+            "speaker_ref": speaker_ref(speaker) if speaker else None,
+            "tags": tags_of(session, lesson.id), "published_at": lesson.published_at}
 
 
 def _error(code: str | None, message: str | None) -> ErrorPublic | None:
@@ -79,6 +117,7 @@ def lesson_public(session: Session, lesson: Lesson, viewer: Viewer) -> LessonPub
               for j in jobs] if insider else [],
         detected_language=lesson.detected_language, language_probability=lesson.language_probability,
         caption_version=lesson.caption_version, captions=captions_public(session, lesson, jobs, insider=insider),
+        **_structure(session, lesson),
     )
 
 
@@ -131,10 +170,5 @@ def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
         speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
         language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
         created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
+        **_structure(session, lesson),
     )
-
-
-def query_terms(q: str | None) -> list[SearchTerm]:
-    """A search box's words: each must match, as typed or in Simplified Chinese (captions are kept Simplified, and
-    a user of a Traditional-Chinese keyboard types 稻穀 for 稻谷)."""
-    return search_terms(q or "", variant=to_simplified)

@@ -10,11 +10,10 @@ differ while a correction is being processed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -148,66 +147,3 @@ def segment_facts(segments: Iterable[TranscriptSegment]) -> list[SegmentFacts]:
     return [SegmentFacts(start_s=s.start_s, end_s=s.end_s, text=s.text, avg_logprob=s.avg_logprob,
                          no_speech_prob=s.no_speech_prob, compression_ratio=s.compression_ratio,
                          low_confidence=s.low_confidence) for s in segments]
-
-
-@dataclass(frozen=True)
-class TranscriptHit:
-    lesson_id: str
-    title: str
-    start_s: float
-    end_s: float
-    text: str
-
-
-def contains_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-MAX_SEARCH_TERMS = 8
-
-
-@dataclass(frozen=True)
-class SearchTerm:
-    """One word of a search, with the spellings that count as it (say, its Traditional and Simplified forms);
-    Latin letters match in either case."""
-
-    spellings: tuple[str, ...]
-
-    def matches(self, column: Any) -> Any:
-        return or_(*(col(column).ilike(contains_pattern(spelling), escape="\\") for spelling in self.spellings))
-
-
-def search_terms(text: str, *, variant: Callable[[str], str] | None = None) -> list[SearchTerm]:
-    """The words of a search box, split at spaces (full-width ones too); each may also match `variant(word)`."""
-    words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_TERMS]
-    return [SearchTerm(tuple(dict.fromkeys((word, variant(word) if variant else word)))) for word in words]
-
-
-def published_segments_matching(terms: Sequence[SearchTerm]) -> Any:
-    """A statement selecting (lesson, segment) pairs of published captions whose text holds every term."""
-    stmt = (
-        select(Lesson, TranscriptSegment)
-        .join(CaptionVersion, col(CaptionVersion.lesson_id) == col(Lesson.id))
-        .join(TranscriptSegment, col(TranscriptSegment.caption_version_id) == col(CaptionVersion.id))
-        .where(col(CaptionVersion.version) == col(Lesson.caption_version))
-    )
-    for term in terms:
-        stmt = stmt.where(term.matches(TranscriptSegment.text))
-    return stmt
-
-
-def search_transcripts(session: Session, *, terms: Sequence[SearchTerm], visible: Any, offset: int = 0,
-                       limit: int = 50) -> tuple[list[TranscriptHit], int]:
-    """Where the published captions say every term in one segment: lesson and time of each such segment, newest
-    lessons first; only lessons matching `visible` (catalog.lessons.visible_clause) count."""
-    stmt = published_segments_matching(terms).where(visible)
-    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = session.exec(
-        stmt.order_by(col(Lesson.created_at).desc(), col(Lesson.id), col(TranscriptSegment.position))
-        .offset(offset).limit(limit)
-    ).all()
-    hits = [TranscriptHit(lesson_id=lesson.id, title=lesson.title, start_s=segment.start_s, end_s=segment.end_s,
-                          text=segment.text) for lesson, segment in rows]
-    return hits, int(total)

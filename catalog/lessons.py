@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -10,11 +9,11 @@ from typing import Any
 from sqlalchemy import func, or_, true
 from sqlmodel import Session, col, select
 
-from catalog.captions import SearchTerm, published_segments_matching
 from catalog.errors import Forbidden, InvalidMetadata
 from catalog.lifecycle import SEES_EVERYTHING, LessonFacts, Viewer, may_upload_into, review_state_when_ready
 from catalog.models import Language, Lesson, LessonStatus, Organisation, ReviewState, Role, utcnow
 from catalog.organisations import branch_for_name, category_id_for
+from catalog.search import lessons_matching, reindex_lesson
 
 MAX_TITLE_CHARS = 200
 
@@ -107,6 +106,7 @@ def create_lesson(
     )
     session.add(lesson)
     session.flush()
+    reindex_lesson(session, lesson)  # findable by its title at once (by those who may see it)
     return lesson
 
 
@@ -120,16 +120,15 @@ def list_lessons(
     branch_id: int | None = None,
     status: str | None = None,
     language: str | None = None,
-    terms: Sequence[SearchTerm] = (),
+    query: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Lesson], int]:
-    """A page of lessons, newest first, and the total matching count. `terms`: each one in the title, the speaker
-    or what the published captions say (anywhere in them)."""
+    """A page of lessons, newest first, and the total matching count. `query`: words that must each be somewhere
+    in the lesson (title, speaker, series, tags, description, what it says), found by the search index."""
     stmt = select(Lesson).where(visible_clause(viewer))
-    for term in terms:
-        spoken = published_segments_matching([term]).with_only_columns(col(Lesson.id))
-        stmt = stmt.where(or_(term.matches(Lesson.title), term.matches(Lesson.speaker), col(Lesson.id).in_(spoken)))
+    if query is not None and query.strip():
+        stmt = stmt.where(lessons_matching(session, query))
     if category_id is not None:
         stmt = stmt.where(Lesson.category_id == category_id)
     if branch_id is not None:

@@ -173,6 +173,39 @@ class Category(SQLModel, table=True):
     sort_order: int = 0
 
 
+class Speaker(SQLModel, table=True):
+    """One of the county's lecturers (讲师库). A lesson names its speaker through `Lesson.speaker_id`; its free-text
+    `speaker` (typed at upload) is kept in step with the name for display and search."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, index=True)
+    title: str | None = Field(default=None, max_length=200)  # title or unit: 县委党校讲师, 东风村党支部书记
+    bio: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    photo_key: str | None = Field(default=None, max_length=200)  # a re-encoded JPEG in the store, if any
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Series(SQLModel, table=True):
+    """An ordered set of episodes (a 15-episode audio series): lessons join one with `series_id` and `episode`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200, index=True)
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Tag(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=32, unique=True)
+
+
+class LessonTag(SQLModel, table=True):
+    lesson_id: str = Field(foreign_key="lesson.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    tag_id: int = Field(foreign_key="tag.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
 class LessonBase(SQLModel):
     title: str = Field(max_length=200)
     speaker: str | None = Field(default=None, max_length=100)
@@ -201,6 +234,11 @@ class Lesson(LessonBase, table=True):
     # County review (catalog/lifecycle.py): None until processing is ready.
     review_state: str | None = Field(default=None, sa_type=String(24), index=True)
     featured: bool = False
+    published_at: datetime | None = Field(default=None, index=True)  # the latest publication (approve, republish)
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    series_id: int | None = Field(default=None, foreign_key="series.id", index=True, ondelete="SET NULL")
+    episode: int | None = None
+    speaker_id: int | None = Field(default=None, foreign_key="speaker.id", index=True, ondelete="SET NULL")
     revision: int = 1
     uploaded_by_id: int | None = Field(default=None, foreign_key="account.id", index=True, ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow, index=True)
@@ -317,11 +355,35 @@ class TranscriptSegment(SQLModel, table=True):
     low_confidence: bool = False
 
 
+class LessonDailyCount(SQLModel, table=True):
+    """Popularity without personal data: plays and downloads of a lesson on a day (UTC), nothing about who."""
+
+    lesson_id: str = Field(foreign_key="lesson.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    day: date = Field(primary_key=True, index=True)
+    plays: int = 0
+    downloads: int = 0
+
+
+class SearchDocument(SQLModel, table=True):
+    """A published lesson's words for the search index (catalog/search.py), one row per lesson, each part as
+    space-joined tokens (words, full pinyin, initials). Migration 0006 puts the full-text index beside it: an FTS5
+    table `searchdocument_fts` over the parts, kept in step by triggers, on SQLite; a generated tsvector column
+    `tokens_tsv` over all parts with a GIN index on PostgreSQL."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lesson_id: str = Field(foreign_key="lesson.id", unique=True, max_length=32, ondelete="CASCADE")
+    title: str = Field(default="", sa_column=Column(Text, nullable=False))
+    people: str = Field(default="", sa_column=Column(Text, nullable=False))  # speaker name and title, series
+    tags: str = Field(default="", sa_column=Column(Text, nullable=False))
+    places: str = Field(default="", sa_column=Column(Text, nullable=False))  # category, branch, township
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    transcript: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
 class SearchEntry(SQLModel, table=True):
-    """One searchable piece of a published lesson (catalog/search.py): its title, speaker or category name, or one
-    segment of its published transcript, as space-joined tokens (words, full pinyin, initials). Migration 0005 puts
-    the full-text index beside it: an FTS5 table `searchentry_fts` kept in step by triggers on SQLite, a generated
-    tsvector column `tokens_tsv` with a GIN index on PostgreSQL."""
+    """One segment of a published lesson's published transcript as space-joined tokens, for finding the sentences
+    that say a query's words once the index has found the lesson (catalog/search.py). No full-text index of its
+    own since migration 0006: it is only ever read by lesson."""
 
     id: int | None = Field(default=None, primary_key=True)
     lesson_id: str = Field(foreign_key="lesson.id", index=True, max_length=32, ondelete="CASCADE")

@@ -11,7 +11,7 @@ from catalog.audit import TimedNote, record
 from catalog.errors import Forbidden, InvalidMetadata, InvalidTransition, NotPublished, ReasonRequired
 from catalog.lessons import lesson_facts
 from catalog.lifecycle import NEEDS_REASONS, ReviewAction, Viewer, may_feature, may_review, next_review_state
-from catalog.models import Lesson, utcnow
+from catalog.models import Lesson, ReviewState, utcnow
 from catalog.search import reindex_lesson
 
 # Reason codes (stable) and their Chinese labels, in the order the desk shows them.
@@ -51,6 +51,8 @@ def review_lesson(session: Session, lesson: Lesson, viewer: Viewer, *, action: R
     previous = lesson.review_state
     lesson.review_state = target
     lesson.updated_at = utcnow()
+    if target == ReviewState.PUBLISHED:
+        lesson.published_at = lesson.updated_at  # the library's "newest" is the newest published
     session.add(lesson)
     reindex_lesson(session, lesson)  # published: in the search index; withdrawn or turned down: out of it
     assert viewer.username is not None

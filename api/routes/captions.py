@@ -9,7 +9,6 @@ from sqlmodel import Session
 
 from api.deps import ContextDep, CurrentUser, SessionDep, ViewerDep
 from api.errors import ApiError
-from api.presenters import query_terms
 from api.routes.lessons import visible_lesson
 from api.schemas import (
     CaptionEditCreate,
@@ -27,6 +26,8 @@ from catalog.errors import Forbidden, TranscriptNotFound
 from catalog.lessons import lesson_facts, visible_clause
 from catalog.lifecycle import may_edit_captions
 from catalog.models import CaptionVersion, Lesson
+from catalog.search import search_segments
+from transcode.asr_text import to_simplified
 from workers.caption_edits import save_edited_captions
 
 router = APIRouter(prefix="/api/v1", tags=["captions"])
@@ -106,10 +107,9 @@ def search_transcripts(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TranscriptSearchPage:
     """Where lessons say something: every matching caption segment of the published captions, with its time."""
-    terms = query_terms(q)
-    if not terms:
+    if not q.strip():
         raise ApiError(422, "invalid_request", "请输入要搜索的词", "blank search")
-    hits, total = catalog_captions.search_transcripts(session, terms=terms, visible=visible_clause(viewer),
-                                                      offset=offset, limit=limit)
+    hits, total = search_segments(session, to_simplified(q), visible=visible_clause(viewer), offset=offset,
+                                  limit=limit)
     return TranscriptSearchPage(items=[TranscriptHitPublic(**vars(hit)) for hit in hits], total=total,
                                 offset=offset, limit=limit)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session
 from starlette.responses import Response as StarletteResponse
 
 from api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, StorageDep, ViewerDep
-from api.presenters import lesson_public, lesson_summary, query_terms
+from api.presenters import lesson_public, lesson_summary
+from api.routes.popularity import count_download
 from api.schemas import ErrorPublic, LanguageCode, LessonCreate, LessonPage, LessonPublic, ReviewStateName
 from catalog.assets import get_asset
 from catalog.errors import AlreadyUploaded, AssetNotFound, Forbidden, LessonNotFound
@@ -18,6 +19,7 @@ from catalog.lessons import LessonFields, get_lesson, lesson_facts, list_lessons
 from catalog.lifecycle import Viewer, can_see, is_insider, may_upload
 from catalog.models import AssetKind, Lesson
 from catalog.organisations import category_id_for
+from transcode.asr_text import to_simplified
 from workers.intake import admit_stream, title_from_filename
 
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
@@ -80,7 +82,8 @@ def browse_lessons(
         return LessonPage(items=[], total=0, offset=offset, limit=limit)
     items, total = list_lessons(session, viewer=viewer, uploaded_by_id=viewer.account_id if mine else None,
                                 review_state=review_state, category_id=category_id, branch_id=branch_id,
-                                status=status, language=language, terms=query_terms(q), offset=offset, limit=limit)
+                                status=status, language=language, query=to_simplified(q) if q else None,
+                                offset=offset, limit=limit)
     return LessonPage(items=[lesson_summary(session, lesson) for lesson in items], total=total, offset=offset,
                       limit=limit)
 
@@ -100,7 +103,7 @@ ORIGINAL_TYPE = "application/octet-stream"
 
 
 @router.get("/assets/{asset_id}/content", responses=ERRORS, response_class=StarletteResponse)
-def asset_content(asset_id: str, session: SessionDep, storage: StorageDep, settings: SettingsDep,
+def asset_content(asset_id: str, request: Request, session: SessionDep, storage: StorageDep, settings: SettingsDep,
                   viewer: ViewerDep, download: bool = False) -> StarletteResponse:
     """The asset's bytes (HTTP Range supported), or a redirect to a short-lived presigned URL."""
     asset = get_asset(session, asset_id)
@@ -111,6 +114,8 @@ def asset_content(asset_id: str, session: SessionDep, storage: StorageDep, setti
     original = asset.kind == AssetKind.ORIGINAL
     if original and not is_insider(viewer, facts):
         raise AssetNotFound(asset_id)  # never public: phones write GPS positions into their files
+    if download:
+        count_download(session, request, lesson, asset)  # popularity (catalog/popularity.py)
     suffix = f"-{asset.label}" if asset.label else _KIND_SUFFIXES.get(AssetKind(asset.kind), "")
     ext = _EXTENSIONS.get(asset.mime_type, "")
     if original and lesson.original_filename and "." in lesson.original_filename:

@@ -14,6 +14,7 @@ from catalog import captions
 from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, create_lesson
 from catalog.models import CaptionSource
+from catalog.search import reindex_lesson
 from tests.support.stacks import stack
 from workers.settings import Settings
 from workers.wiring import context_for
@@ -45,6 +46,7 @@ def _lesson(settings: Settings, title: str, versions: list[list[tuple[float, flo
         lesson.caption_version = published
         lesson.review_state = review_state
         s.add(lesson)
+        reindex_lesson(s, lesson)  # as the captions step and review decisions do
         return lesson.id
 
 

@@ -12,13 +12,13 @@ from sqlalchemy.engine import Engine
 
 from catalog import captions
 from catalog.db import make_engine, unit_of_work
-from catalog.lessons import LessonFields, create_lesson, get_lesson
+from catalog.lessons import LessonFields, create_lesson, get_lesson, visible_clause
 from catalog.lifecycle import ReviewAction, Viewer
 from catalog.migrate import downgrade, upgrade
-from catalog.models import CaptionSource, LessonStatus, ReviewState, Role
+from catalog.models import CaptionSource, LessonStatus, LessonTag, ReviewState, Role, Series, Tag
 from catalog.organisations import branch_for_name
 from catalog.review import review_lesson
-from catalog.search import SearchFilters, reindex_lesson, search_lessons
+from catalog.search import SearchFilters, reindex_lesson, search_lessons, search_segments
 from catalog.segmentation import index_tokens, marked_snippet, query_tokens
 
 REVIEWER = Viewer(username="王审核", role=Role.REVIEWER, account_id=1)
@@ -46,7 +46,7 @@ def _lesson(engine: Engine, title: str, said: list[str], *, speaker: str | None 
             captions.SegmentFacts(3.0 * i, 3.0 * i + 3.0, text) for i, text in enumerate(said)])
         lesson.caption_version, lesson.status, lesson.review_state = 1, LessonStatus.READY, ReviewState.AWAITING_REVIEW
         s.add(lesson)
-        s.flush()
+        reindex_lesson(s, lesson)  # as the captions step does when they are done
         if publish:
             review_lesson(s, lesson, REVIEWER, action=ReviewAction.APPROVE)
         return lesson.id
@@ -171,7 +171,17 @@ def test_search_migration_upgrades_and_downgrades(backend: str, tmp_path, reques
     upgrade(url)
     engine = make_engine(url)
     tables = set(inspect(engine).get_table_names())
-    assert "searchentry" in tables
+    assert {"searchentry", "searchdocument"} <= tables
+    if backend == "sqlite":
+        assert "searchdocument_fts" in tables and "searchentry_fts" not in tables
+    else:
+        assert "tokens_tsv" in {c["name"] for c in inspect(engine).get_columns("searchdocument")}
+        assert "tokens_tsv" not in {c["name"] for c in inspect(engine).get_columns("searchentry")}
+    engine.dispose()
+    downgrade(url, "0005")  # back to one entry per part, with its own index
+    engine = make_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    assert "searchdocument" not in tables
     if backend == "sqlite":
         assert "searchentry_fts" in tables
     else:
@@ -182,3 +192,72 @@ def test_search_migration_upgrades_and_downgrades(backend: str, tmp_path, reques
     assert not {"searchentry", "searchentry_fts"} & set(inspect(engine).get_table_names())
     engine.dispose()
     upgrade(url)
+
+
+def test_reviewers_find_unpublished_lessons_and_the_public_does_not(engine: Engine) -> None:
+    waiting = _lesson(engine, "冬季防火", ["注意用电安全。"], publish=False)
+    with unit_of_work(engine) as s:
+        assert search_lessons(s, "用电", visible=visible_clause(REVIEWER)).total == 1
+        assert search_lessons(s, "用电").total == 0
+        hits, total = search_segments(s, "用电", visible=visible_clause(REVIEWER))
+        assert total == 1 and (hits[0].lesson_id, hits[0].start_s) == (waiting, 0.0)
+        assert search_segments(s, "用电") == ([], 0)
+
+
+def test_series_tags_and_description_are_searched_and_ranked_by_part(engine: Engine) -> None:
+    described = _lesson(engine, "第一讲", ["大家好。"])
+    in_series = _lesson(engine, "第二讲", ["大家好。"])
+    tagged = _lesson(engine, "第三讲", ["大家好。"])
+    spoken = _lesson(engine, "第四讲", ["今天讲讲渔业安全。"])
+    with unit_of_work(engine) as s:
+        series = Series(title="渔业安全十五讲")
+        tag = Tag(name="渔业安全")
+        s.add_all([series, tag])
+        s.flush()
+        for lesson_id, change in ((described, {"description": "关于渔业安全的一课"}),
+                                  (in_series, {"series_id": series.id, "episode": 2})):
+            lesson = get_lesson(s, lesson_id)
+            assert lesson is not None
+            for name, value in change.items():
+                setattr(lesson, name, value)
+            s.add(lesson)
+            reindex_lesson(s, lesson)
+        s.add(LessonTag(lesson_id=tagged, tag_id=tag.id))
+        lesson = get_lesson(s, tagged)
+        assert lesson is not None
+        reindex_lesson(s, lesson)
+    ranked = _found(engine, "渔业")
+    assert set(ranked[:2]) == {in_series, tagged} and ranked[2:] == [described, spoken]
+    assert _found(engine, "渔业", series_id=series.id) == [in_series]
+    assert _found(engine, "渔业", tag="渔业安全") == [tagged]
+
+
+def test_migrate_indexes_lessons_without_a_document_and_reindex_rebuilds_all(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Lessons published before migration 0006 have no search document: `weike migrate` (and `weike serve`) index
+    them; `weike search reindex` rebuilds every one."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlmodel import select
+
+    from catalog.models import SearchDocument
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    upgrade(url)
+    engine = make_engine(url)
+    lesson_id = _lesson(engine, "冬季防火", ["注意用电安全。"])
+    with unit_of_work(engine) as s:
+        for doc in s.exec(select(SearchDocument)).all():
+            s.delete(doc)
+    assert _found(engine, "用电") == []
+    env = {**os.environ, "WEIKE_DATABASE_URL": url, "WEIKE_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "120"}
+    root = Path(__file__).resolve().parents[2]
+    for args in (["migrate"], ["search", "reindex"]):
+        run = subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, cwd=root, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert _found(engine, "用电") == [lesson_id]
+    assert "已为 1 节课重建搜索索引" in run.stdout
+    engine.dispose()
