@@ -11,7 +11,21 @@ from fastapi import FastAPI
 from api.caching import ConditionalGet
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
-from api.routes import accounts, captions, health, lessons, library, meta, pages, review, revisions, uploads
+from api.routes import (
+    accounts,
+    captions,
+    health,
+    lessons,
+    library,
+    library_browse,
+    meta,
+    pages,
+    popularity,
+    review,
+    revisions,
+    structure,
+    uploads,
+)
 from api.routes import search as search_routes
 from api.static_files import STATIC_DIR, VersionedStaticFiles
 from catalog.accounts import has_admin
@@ -58,7 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(pages.router)
     app.include_router(library.router)
+    app.include_router(library_browse.router)
+    app.include_router(popularity.router)
     app.include_router(search_routes.router)
+    app.include_router(structure.router)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))

@@ -519,6 +519,48 @@ def _index_lessons(settings: Settings, *, only_missing: bool) -> int:
     return len(ids)
 
 
+hls_cli = typer.Typer(help="Adaptive playback (HLS) of the lessons.", no_args_is_help=True)
+cli.add_typer(hls_cli, name="hls")
+
+
+@hls_cli.command("backfill")
+def hls_backfill(
+    wait: Annotated[bool, typer.Option(help="wait until the workers have made every presentation")] = False,
+    timeout_s: Annotated[float, typer.Option(help="how long --wait waits, in seconds")] = 3600.0,
+) -> None:
+    """Give processed lessons from before the HLS step their HLS presentation (the workers make them)."""
+    import time
+
+    from workers.backfill import lessons_with_hls, lessons_without_hls, request_hls
+    from workers.wiring import context_for
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    ctx = context_for(settings)
+    ids = lessons_without_hls(ctx)
+    if not ids:
+        console.print("所有课程都已有自适应播放（HLS）版本")
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("提交 HLS 任务", total=len(ids))
+        for lesson_id in ids:
+            request_hls(ctx, lesson_id)
+            progress.advance(task)
+        if wait:
+            made = progress.add_task("生成 HLS", total=len(ids))
+            deadline = time.monotonic() + timeout_s
+            done: set[str] = set()
+            while len(done) < len(ids) and time.monotonic() < deadline:
+                done = lessons_with_hls(ctx, ids)
+                progress.update(made, completed=len(done))
+                time.sleep(1.0)
+    console.print(f"已提交 {len(ids)} 节课" + (f"，已生成 {len(done)} 节" if wait else "，由后台处理进程生成"))
+    if wait and len(done) < len(ids):
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     cli()

@@ -19,19 +19,23 @@ from catalog.errors import (
     CaptionsNotEditable,
     CaptionVersionConflict,
     CatalogError,
+    EpisodeTaken,
     Forbidden,
     InvalidCredentials,
+    InvalidDetails,
     InvalidTransition,
     LessonNotFound,
     LoginThrottled,
     NotAuthenticated,
     NotPublished,
     ReasonRequired,
+    SeriesNotFound,
+    SpeakerNotFound,
     TranscriptNotFound,
 )
 from ingest.errors import EmptyUpload, IngestError, ObjectMissing, StorageUnavailable, UploadTooLarge
 from transcode.captions import CaptionsInvalid
-from transcode.errors import TranscodeError
+from transcode.errors import NotAPhoto, TranscodeError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,11 @@ STATUS_BY_CODE: dict[str, int] = {
     AccountInvalid.code: 422,
     AccountExists.code: 409,
     AccountNotFound.code: 404,
+    InvalidDetails.code: 422,
+    SpeakerNotFound.code: 404,
+    SeriesNotFound.code: 404,
+    EpisodeTaken.code: 409,
+    NotAPhoto.code: 422,
 }
 
 
@@ -100,7 +109,9 @@ FIELD_NAMES = {"file": "文件", "title": "标题", "branch": "支部", "categor
                "author": "修改人", "note": "修改说明", "segments": "字幕", "start_s": "开始时间", "end_s": "结束时间",
                "text": "字幕文字", "base_version": "字幕版本", "version": "字幕版本", "q": "搜索词",
                "username": "用户名", "password": "密码", "action": "审核操作", "reasons": "审核原因",
-               "comment": "审核意见", "notes": "批注", "at_s": "批注时间", "featured": "精品标记"}
+               "comment": "审核意见", "notes": "批注", "at_s": "批注时间", "featured": "精品标记",
+               "description": "简介", "tags": "标签", "speaker_id": "讲师", "series_id": "系列", "episode": "集数",
+               "name": "姓名", "bio": "简介"}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

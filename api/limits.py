@@ -16,6 +16,9 @@ JSON_BODY_BYTES = 1 << 20
 CAPTION_BODY_BYTES = 5 << 20
 _CAPTIONS = re.compile(r"^/api/v1/lessons/[^/]+/captions$")
 _REVISIONS = re.compile(r"^/api/v1/lessons/[^/]+/revisions$")
+# A speaker's photo (at most 5 MB, re-encoded by workers/speaker_photos.py) and its multipart framing.
+PHOTO_BODY_BYTES = 6 << 20
+_PHOTO = re.compile(r"^/api/v1/speakers/[^/]+/photo$")
 
 
 def body_limit_for(max_upload_bytes: int) -> Callable[[str], int | None]:
@@ -29,6 +32,8 @@ def body_limit_for(max_upload_bytes: int) -> Callable[[str], int | None]:
             return max_upload_bytes + FORM_OVERHEAD_BYTES
         if _CAPTIONS.match(path):
             return CAPTION_BODY_BYTES
+        if _PHOTO.match(path):
+            return PHOTO_BODY_BYTES
         return JSON_BODY_BYTES
 
     return limit

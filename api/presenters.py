@@ -34,6 +34,8 @@ from catalog.tags import tags_of
 
 
 def asset_url(asset: Asset) -> str:
+    if asset.kind == AssetKind.HLS:  # the master playlist, named so its relative names resolve beside it
+        return f"/api/v1/assets/{asset.public_id}/content/master.m3u8"
     return f"/api/v1/assets/{asset.public_id}/content"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +28,7 @@ class ErrorPublic(BaseModel):
 class AssetPublic(BaseModel):
     id: str = Field(description="random public id")
     kind: Literal["original", "rendition", "poster", "audio_edition", "subtitles_vtt", "subtitles_srt", "transcript",
-                  "open_captions"]
+                  "open_captions", "hls"]
     label: str | None = None
     url: str
     mime_type: str
@@ -93,6 +93,18 @@ class ReviewPublic(BaseModel):
     at: datetime
 
 
+class SeriesRef(BaseModel):
+    id: int
+    title: str
+
+
+class SpeakerRef(BaseModel):
+    id: int
+    name: str
+    title: str | None = Field(default=None, description="title or unit: 县委党校讲师")
+    photo_url: str | None = None
+
+
 class LessonPublic(BaseModel):
     id: str
     title: str
@@ -121,6 +133,12 @@ class LessonPublic(BaseModel):
     language_probability: float | None = None
     caption_version: int | None = Field(default=None, description="caption version the subtitle files are made from")
     captions: CaptionsPublic | None = Field(default=None, description="null: no sound, or speech recognition off")
+    description: str | None = None
+    series: SeriesRef | None = None
+    episode: int | None = Field(default=None, description="the lesson's number in its series")
+    speaker_ref: SpeakerRef | None = Field(default=None, description="the speaker from the lecturer pool, if set")
+    tags: list[str] = []
+    published_at: datetime | None = Field(default=None, description="the latest publication")
 
 
 class LessonSummary(BaseModel):
@@ -138,6 +156,12 @@ class LessonSummary(BaseModel):
     duration_s: float | None = None
     created_at: datetime
     poster_url: str | None = None
+    description: str | None = None
+    series: SeriesRef | None = None
+    episode: int | None = None
+    speaker_ref: SpeakerRef | None = None
+    tags: list[str] = []
+    published_at: datetime | None = None
 
 
 class LessonPage(BaseModel):
@@ -312,3 +336,81 @@ class RevisionHistoryPublic(BaseModel):
     lesson_id: str
     current: int
     revisions: list[RevisionPublic]
+
+
+# The library's structure: speakers (讲师库), series, tags, and a lesson's details.
+
+class SpeakerPublic(SpeakerRef):
+    bio: str | None = None
+    lesson_count: int = Field(default=0, description="published lessons")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SpeakerPage(BaseModel):
+    items: list[SpeakerPublic]
+    total: int
+    offset: int
+    limit: int
+
+
+class SpeakerCreate(RequestBody):
+    name: str = Field(min_length=1, max_length=100)
+    title: str | None = Field(default=None, max_length=200, description="title or unit")
+    bio: str | None = Field(default=None, max_length=2000)
+
+
+class SpeakerUpdate(RequestBody):
+    """Only the fields sent change; null clears title or bio."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    title: str | None = Field(default=None, max_length=200)
+    bio: str | None = Field(default=None, max_length=2000)
+
+
+class SeriesPublic(SeriesRef):
+    description: str | None = None
+    episode_count: int = Field(default=0, description="published episodes")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SeriesDetail(SeriesPublic):
+    episodes: list[LessonSummary] = Field(description="published episodes in order")
+
+
+class SeriesPage(BaseModel):
+    items: list[SeriesPublic]
+    total: int
+    offset: int
+    limit: int
+
+
+class SeriesCreate(RequestBody):
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class SeriesUpdate(RequestBody):
+    """Only the fields sent change; null clears the description."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class TagPublic(BaseModel):
+    name: str
+    lesson_count: int = Field(description="published lessons with the tag")
+
+
+class LessonDetailsUpdate(RequestBody):
+    """Only the fields sent change; null clears. The lesson's branch may change title, description and tags until
+    it is published; speaker, series and episode are the county's."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=50,
+                                                                    description="at most 10 after normalising")
+    speaker_id: int | None = Field(default=None, ge=1)
+    series_id: int | None = Field(default=None, ge=1)
+    episode: int | None = Field(default=None, ge=1, le=9999)

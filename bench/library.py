@@ -12,7 +12,7 @@ the 30 quality queries has an exact set of relevant lessons (3 to 10 of them).
 
 Then, per backend, an API process (uvicorn api.asgi:app on loopback, WEIKE_DATABASE_URL for PostgreSQL) answers:
 - load: a fixed list of queries for --seconds per phase at each --clients level (asyncio + httpx), against
-  `GET /api/v1/search?q=` and, as the baseline, the LIKE scan `GET /api/v1/lessons?q=` (both limit=10);
+  `GET /api/v1/search?q=` and, as the baseline, the LIKE scan the list route ran before the index (bench/like_search.py, its own process; both limit=10);
   latency p50/p95/p99 as the client sees it, and completed requests per second (requests still in flight at the
   end of a phase are waited for and counted);
 - quality: recall@10 = relevant lessons in the first 10 / min(relevant, 10); precision@10 = relevant lessons in
@@ -332,7 +332,7 @@ def seed(url: str, corpus: Sequence[LessonSpec]) -> SeedTimes:
                 "category_id": categories[x.category % len(categories)], "status": LessonStatus.READY,
                 "progress": 100, "original_key": f"originals/{x.sha256}", "original_sha256": x.sha256,
                 "size_bytes": 40_000_000, "media_kind": "video", "duration_s": x.duration_s, "caption_version": 1,
-                "review_state": ReviewState.PUBLISHED, "featured": False, "revision": 1,
+                "review_state": ReviewState.PUBLISHED, "featured": False, "revision": 1, "published_at": x.created_at,
                 "created_at": x.created_at, "updated_at": x.created_at} for x in batch])
             s.execute(insert(CaptionVersion), [{
                 "lesson_id": x.id, "version": 1, "revision": 1, "source": CaptionSource.AUTO, "language": "zh",
@@ -386,12 +386,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_api(data_dir: Path, database_url: str | None) -> Iterator[str]:
+def running_api(data_dir: Path, database_url: str | None, app: str = "api.asgi:app",
+                ready_path: str = "/api/v1/categories") -> Iterator[str]:
     env = {**os.environ, "WEIKE_DATA_DIR": str(data_dir), "WEIKE_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     if database_url:
         env["WEIKE_DATABASE_URL"] = database_url
     port = free_port()
-    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port",
+    api = subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port",
                             str(port), "--log-level", "warning", "--no-access-log"], cwd=REPO, env=env,
                            start_new_session=True)
     try:
@@ -400,7 +401,7 @@ def running_api(data_dir: Path, database_url: str | None) -> Iterator[str]:
             if api.poll() is not None:
                 raise SystemExit(f"the API exited with {api.returncode}")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/categories", timeout=1).status_code < 500:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code < 500:
                     break
             except httpx.HTTPError:
                 pass
@@ -417,7 +418,8 @@ def running_api(data_dir: Path, database_url: str | None) -> Iterator[str]:
             api.wait()
 
 
-ENDPOINTS = {"weike": "/api/v1/search", "like": "/api/v1/lessons"}
+# Weike's search in the API; the LIKE scan it replaced, served by bench/like_search.py in a second process.
+ENDPOINTS = {"weike": "/api/v1/search", "like": "/like"}
 
 
 def found_ids(endpoint: str, body: dict[str, object]) -> list[str]:
@@ -446,8 +448,8 @@ class Phase:
         return len(self.latencies_s) / self.elapsed_s if self.elapsed_s else 0.0
 
 
-async def load_phase(base: str, phase: Phase, queries: Sequence[str], seconds: float) -> None:
-    path = ENDPOINTS[phase.endpoint]
+async def load_phase(bases: dict[str, str], phase: Phase, queries: Sequence[str], seconds: float) -> None:
+    base, path = bases[phase.endpoint], ENDPOINTS[phase.endpoint]
     limits = httpx.Limits(max_connections=phase.clients, max_keepalive_connections=phase.clients)
     async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as http:
         started = time.perf_counter()
@@ -469,11 +471,11 @@ async def load_phase(base: str, phase: Phase, queries: Sequence[str], seconds: f
         phase.elapsed_s = time.perf_counter() - started
 
 
-def warm_up(base: str) -> None:
-    with httpx.Client(base_url=base, timeout=600) as http:
+def warm_up(bases: dict[str, str]) -> None:
+    with httpx.Client(timeout=600) as http:
         for q in LOAD_QUERIES:
             for endpoint, path in ENDPOINTS.items():
-                r = http.get(path, params={"q": q, "limit": 10})
+                r = http.get(bases[endpoint] + path, params={"q": q, "limit": 10})
                 if r.status_code != 200:
                     raise SystemExit(f"{endpoint} {q!r}: {r.status_code} {r.text[:300]}")
 
@@ -591,14 +593,16 @@ def run_backend(backend: str, corpus: Sequence[LessonSpec], workdir: Path, args:
         if backend == "postgresql":
             answers["mediacms"] = mediacms_answers(url)
         phases = []
-        with running_api(data_dir, pg_url) as base:
-            warm_up(base)
+        with running_api(data_dir, pg_url) as base, \
+                running_api(data_dir, url, "bench.like_search:app", "/like?q=x") as like_base:
+            bases = {"weike": base, "like": like_base}
+            warm_up(bases)
             answers["weike"] = http_answers(base, "weike")
-            answers["like"] = http_answers(base, "like")
+            answers["like"] = http_answers(like_base, "like")
             for clients in args.clients:
                 for endpoint in ENDPOINTS:
                     phase = Phase(backend, endpoint, clients)
-                    asyncio.run(load_phase(base, phase, LOAD_QUERIES, args.seconds))
+                    asyncio.run(load_phase(bases, phase, LOAD_QUERIES, args.seconds))
                     phases.append(phase)
                     print(f"  {endpoint:5} {clients:3} clients: {len(phase.latencies_s)} requests, "
                           f"p95 {phase.percentile_ms(95):.1f} ms", flush=True)

@@ -10,6 +10,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+SQLITE_MMAP_BYTES = 1 << 30  # a ceiling: the OS maps what the file has, and shares it between connections
+SQLITE_CACHE_KIB = 16384  # per connection
+
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     if database_url.startswith("sqlite"):
@@ -25,6 +28,10 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # The search index makes the file large (about 130 KB a lesson); reading it through mmap instead of
+            # read() calls, with a bigger page cache, makes an index lookup joined to its rows several times faster.
+            cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
 
         return engine

@@ -143,3 +143,25 @@ class NotPublished(CatalogError):
 class AlreadyUploaded(CatalogError):
     code = "already_uploaded"
     message = "这个文件已经上传过了，不需要重复上传"
+
+
+class InvalidDetails(CatalogError):
+    """A lesson's, speaker's, series' or tag's field that cannot be stored as given (the message says which)."""
+
+    code = "invalid_details"
+    message = "填写的信息有误"
+
+
+class SpeakerNotFound(CatalogError):
+    code = "speaker_not_found"
+    message = "找不到该讲师"
+
+
+class SeriesNotFound(CatalogError):
+    code = "series_not_found"
+    message = "找不到该系列"
+
+
+class EpisodeTaken(CatalogError):
+    code = "episode_taken"
+    message = "这个系列里已经有这一集了，请换一个集数"

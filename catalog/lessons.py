@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_, true
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from catalog.errors import Forbidden, InvalidMetadata
 from catalog.lifecycle import SEES_EVERYTHING, LessonFacts, Viewer, may_upload_into, review_state_when_ready
-from catalog.models import Language, Lesson, LessonStatus, Organisation, ReviewState, Role, utcnow
+from catalog.models import Language, Lesson, LessonStatus, Organisation, utcnow
 from catalog.organisations import branch_for_name, category_id_for
 from catalog.search import lessons_matching, reindex_lesson
+from catalog.visibility import visible_clause
 
 MAX_TITLE_CHARS = 200
 
@@ -50,22 +51,6 @@ def upload_branch_id(session: Session, viewer: Viewer, named: str | None) -> int
     if own is None or (named is not None and named != own.name) or not may_upload_into(viewer, own.id):
         raise Forbidden(f"{viewer.username} may not upload into {named!r}", message="只能上传到自己所在的支部")
     return own.id
-
-
-def visible_clause(viewer: Viewer) -> Any:
-    """SQL for catalog/lifecycle.py's `can_see`, to filter lists and searches (kept in step by
-    tests/api/test_permissions.py, which checks every listed lesson against `can_see`)."""
-    if viewer.role in SEES_EVERYTHING:
-        return true()
-    published = col(Lesson.review_state) == ReviewState.PUBLISHED
-    if viewer.org_id is None:
-        return published
-    if viewer.role == Role.UPLOADER:
-        return or_(published, col(Lesson.branch_id) == viewer.org_id)
-    if viewer.role == Role.ORGANISER:
-        branches = select(Organisation.id).where(Organisation.parent_id == viewer.org_id)
-        return or_(published, col(Lesson.branch_id).in_(branches))
-    return published
 
 
 def find_by_sha256(session: Session, sha256: str) -> Lesson | None:
@@ -121,11 +106,13 @@ def list_lessons(
     status: str | None = None,
     language: str | None = None,
     query: str | None = None,
+    order: tuple[Any, ...] = (),
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Lesson], int]:
-    """A page of lessons, newest first, and the total matching count. `query`: words that must each be somewhere
-    in the lesson (title, speaker, series, tags, description, what it says), found by the search index."""
+    """A page of lessons, newest first (or in `order`: catalog/library.py's `lesson_order`), and the total matching
+    count. `query`: words that must each be somewhere in the lesson (title, speaker, series, tags, description, what
+    it says), found by the search index."""
     stmt = select(Lesson).where(visible_clause(viewer))
     if query is not None and query.strip():
         stmt = stmt.where(lessons_matching(session, query))
@@ -143,7 +130,7 @@ def list_lessons(
         stmt = stmt.where(Lesson.review_state == review_state)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     page = session.exec(
-        stmt.order_by(col(Lesson.created_at).desc(), col(Lesson.id)).offset(offset).limit(limit)
+        stmt.order_by(*(order or (col(Lesson.created_at).desc(), col(Lesson.id)))).offset(offset).limit(limit)
     ).all()
     return list(page), int(total)
 

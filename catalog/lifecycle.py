@@ -91,6 +91,20 @@ def may_review(viewer: Viewer) -> bool:
     return viewer.role in SEES_EVERYTHING
 
 
+def may_manage_library(viewer: Viewer) -> bool:
+    """Speakers, series and tags, and which speaker, series and episode a lesson has: the county's staff."""
+    return viewer.role in SEES_EVERYTHING
+
+
+def may_edit_details(viewer: Viewer, lesson: LessonFacts) -> bool:
+    """A lesson's title, description and tags: reviewers and administrators always; the lesson's branch until it is
+    published (as with captions: once the county has published it, changes go through the county)."""
+    if viewer.role in SEES_EVERYTHING:
+        return True
+    return (viewer.role == Role.UPLOADER and is_insider(viewer, lesson)
+            and lesson.review_state not in (ReviewState.PUBLISHED, ReviewState.WITHDRAWN))
+
+
 def may_upload_revision(viewer: Viewer, lesson: LessonFacts) -> bool:
     return viewer.role in SEES_EVERYTHING or (viewer.role == Role.UPLOADER and is_insider(viewer, lesson))
 

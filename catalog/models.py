@@ -83,6 +83,7 @@ class AssetKind(StrEnum):
     SUBTITLES_SRT = "subtitles_srt"
     TRANSCRIPT = "transcript"
     OPEN_CAPTIONS = "open_captions"
+    HLS = "hls"  # the master playlist of the lesson's adaptive (HLS) presentation; its other files sit beside it
 
 
 class CaptionSource(StrEnum):
@@ -365,10 +366,10 @@ class LessonDailyCount(SQLModel, table=True):
 
 
 class SearchDocument(SQLModel, table=True):
-    """A published lesson's words for the search index (catalog/search.py), one row per lesson, each part as
-    space-joined tokens (words, full pinyin, initials). Migration 0006 puts the full-text index beside it: an FTS5
-    table `searchdocument_fts` over the parts, kept in step by triggers, on SQLite; a generated tsvector column
-    `tokens_tsv` over all parts with a GIN index on PostgreSQL."""
+    """A lesson's words for the search index (catalog/search.py), one row per lesson, each part as space-joined
+    tokens (words, full pinyin, initials), and its flags. Migration 0006 puts the full-text index beside it: an
+    FTS5 table `searchdocument_fts` over the parts, kept in step by triggers, on SQLite; a generated tsvector
+    column `tokens_tsv` over all parts with a GIN index on PostgreSQL."""
 
     id: int | None = Field(default=None, primary_key=True)
     lesson_id: str = Field(foreign_key="lesson.id", unique=True, max_length=32, ondelete="CASCADE")
@@ -377,6 +378,10 @@ class SearchDocument(SQLModel, table=True):
     tags: str = Field(default="", sa_column=Column(Text, nullable=False))
     places: str = Field(default="", sa_column=Column(Text, nullable=False))  # category, branch, township
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # What filters and the public's visibility test against, as tokens the words can never be (they start with
+    # "_"): _published, _featured, _subs, _b<branch>, _t<township>, _c<category>, _l<language>, _y<year>,
+    # _s<series>, _p<speaker>, _g<tag>.
+    flags: str = Field(default="", sa_column=Column(Text, nullable=False))
     transcript: str = Field(default="", sa_column=Column(Text, nullable=False))
 
 

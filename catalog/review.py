@@ -73,6 +73,7 @@ def feature_lesson(session: Session, lesson: Lesson, viewer: Viewer, *, featured
         lesson.featured = featured
         lesson.updated_at = utcnow()
         session.add(lesson)
+        reindex_lesson(session, lesson)  # 精品 is a search filter
         assert viewer.username is not None
         record(session, actor=viewer.username, action="feature" if featured else "unfeature", lesson_id=lesson.id,
                from_state=lesson.review_state, to_state=lesson.review_state)

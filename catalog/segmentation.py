@@ -126,10 +126,17 @@ def marked_snippet(text: str, query: Sequence[str]) -> str:
     """`text` as HTML with the words that match the query wrapped in <mark>: the text is escaped piece by piece
     (so a caption's own `<`, `&` or `"` never becomes markup) and the marks are added around escaped pieces."""
     spans: list[tuple[int, int]] = []
-    for word, start, end in _search_words(text):
-        tokens = word_tokens(word)
-        if tokens and any(token_match(q, tokens) for q in query):
-            spans.append((start, end))
+    if all(_HAN.match(q) for q in query):  # Chinese words only: where they occur is where to mark (no pinyin)
+        for q in query:
+            at = text.find(q)
+            while at >= 0:
+                spans.append((at, at + len(q)))
+                at = text.find(q, at + len(q))
+    else:
+        for word, start, end in _search_words(text):
+            tokens = word_tokens(word)
+            if tokens and any(token_match(q, tokens) for q in query):
+                spans.append((start, end))
     merged: list[list[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

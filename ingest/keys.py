@@ -51,3 +51,32 @@ def archived_asset(lesson_id: str, revision: int, name: str) -> str:
         raise ValueError(f"invalid revision {revision}")
     base = lesson_asset(lesson_id, name)
     return f"lessons/{lesson_id}/r{revision}/{base.rsplit('/', 1)[1]}"
+
+
+def speaker_photo(speaker_id: int, sha256: str) -> str:
+    """A speaker's re-encoded photo: speakers/<id>/photo-<first 16 hex of its SHA-256>.jpg (a new photo, a new key,
+    so a long-cached old one is never served in its place)."""
+    if speaker_id < 1:
+        raise ValueError(f"invalid speaker id {speaker_id}")
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a lower-case hex SHA-256: {sha256!r}")
+    return f"speakers/{speaker_id}/photo-{sha256[:16]}.jpg"
+
+
+_PRESENTATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def presentation_file(lesson_id: str, presentation: str, name: str) -> str:
+    """A file of a multi-file presentation (an HLS playlist, segment or subtitle file), every file of one presentation
+    under one prefix: lessons/<id>/<presentation>/<name>, e.g. lessons/<id>/hls-r1/720p-00003.m4s."""
+    if not _PRESENTATION.fullmatch(presentation):
+        raise ValueError(f"invalid presentation folder for a storage key: {presentation!r}")
+    return f"{lesson_asset(lesson_id, name).rsplit('/', 1)[0]}/{presentation}/{name}"
+
+
+def sibling(key: str, name: str) -> str:
+    """The key of `name` beside `key` (another file of the same presentation); ValueError for an unsafe name."""
+    validate_key(key)
+    if "/" not in key or not _ASSET_NAME.fullmatch(name):
+        raise ValueError(f"invalid sibling {name!r} of {key!r}")
+    return f"{key.rsplit('/', 1)[0]}/{name}"

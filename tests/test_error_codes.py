@@ -80,4 +80,9 @@ SNAPSHOT: dict[str, str] = {
     "catalog.errors.ReasonRequired": "reason_required",
     "catalog.errors.NotPublished": "not_published",
     "catalog.errors.AlreadyUploaded": "already_uploaded",
+    "catalog.errors.InvalidDetails": "invalid_details",
+    "catalog.errors.SpeakerNotFound": "speaker_not_found",
+    "catalog.errors.SeriesNotFound": "series_not_found",
+    "catalog.errors.EpisodeTaken": "episode_taken",
+    "transcode.errors.NotAPhoto": "not_a_photo",
 }

@@ -78,3 +78,10 @@ class CommandFailed(TranscodeError):
 class CommandTimedOut(TranscodeError):
     code = "transcode_timeout"
     message = "处理超时"
+
+
+class NotAPhoto(TranscodeError):
+    """A speaker's photo that is not a JPEG, PNG or WebP picture we can decode (whatever its name says)."""
+
+    code = "not_a_photo"
+    message = "请上传 JPEG、PNG 或 WebP 格式的照片"

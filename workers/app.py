@@ -19,8 +19,8 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["workers.tasks.media", "workers.tasks.asr", "workers.tasks.captions", "workers.tasks.uploads",
-                "workers.tasks.maintenance"]
+# workers.tasks.asr first: it prepares the process for CTranslate2 before anything can import it.
+TASK_MODULES = ["workers.tasks.asr", "workers.tasks.media", "workers.tasks.uploads", "workers.tasks.maintenance"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -65,20 +65,19 @@ from workers.caption_files import (
     text_file_key,
     write_text_files,
 )
-from workers.pipeline import LeaseLost, LessonInput, ProgressReporter, StepIO, StepOutcome
 from workers.settings import Settings
+from workers.step_io import LeaseLost, LessonInput, ProgressReporter, StepIO, StepOutcome
 from workers.wiring import Context
 
 log = logging.getLogger(__name__)
 
-CAPTION_STEPS = ("transcribe", "captions")
 UNDETERMINED_LANGUAGE = "und"  # ISO 639-2: nothing was said and the lesson gave no language
 _HASH_CHUNK = 1 << 20
 
 
-def caption_steps(settings: Settings, probe: ProbeResult) -> list[str]:
-    """The steps probe adds for a lesson: every lesson with sound gets a transcript when ASR is on."""
-    return list(CAPTION_STEPS) if settings.asr_enabled and probe.audio is not None else []
+def wants_captions(settings: Settings, probe: ProbeResult) -> bool:
+    """Whether probe adds the caption steps: every lesson with sound gets a transcript when ASR is on."""
+    return settings.asr_enabled and probe.audio is not None
 
 
 # --- what a step reads before it works -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ version, once the current one has finished (catalog/jobs.py `restart_jobs`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,13 @@ from workers.pipeline import DEPENDENCIES, OPTIONAL_STEPS, STEPS, WEIGHTS, enque
 from workers.wiring import Context
 
 REGENERATED_STEPS = ("captions",)
+
+
+def regenerated_steps(existing: Collection[str]) -> list[str]:
+    """What a caption edit runs again: `captions`, and every step after it that the lesson has (hls, which carries
+    the subtitles), as workers/pipeline.py's registry orders them."""
+    later = jobs.steps_after("captions", DEPENDENCIES)
+    return [*REGENERATED_STEPS, *(s for s in STEPS if s in later and s in existing)]
 
 
 def save_edited_captions(
@@ -69,7 +76,8 @@ def save_edited_captions(
             )  # fmt: skip
             record(session, actor=author, action="captions_edited", lesson_id=lesson_id,
                    to_state=f"v{version.version}", comment=(note or "").strip() or None)
-            refs = jobs.restart_jobs(session, lesson_id, {s: STEPS[s].queue for s in REGENERATED_STEPS},
+            existing = {job.step for job in jobs.list_jobs(session, lesson_id)}
+            refs = jobs.restart_jobs(session, lesson_id, {s: STEPS[s].queue for s in regenerated_steps(existing)},
                                      DEPENDENCIES)
             jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)
     except IntegrityError as exc:  # two edits took the same version number: the later one must look again

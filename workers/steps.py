@@ -1,7 +1,7 @@
 """What each media step does: call transcode on local files, publish outputs to storage.
 
-No database here: steps get a :class:`~workers.pipeline.LessonInput` and return a
-:class:`~workers.pipeline.StepOutcome` that the pipeline records.
+No database here: steps get a :class:`~workers.step_io.LessonInput` and return a
+:class:`~workers.step_io.StepOutcome` that the pipeline records.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from transcode.audio_edition import encode_audio_edition
 from transcode.ladder import encode_ladder, plan_ladder
 from transcode.poster import make_poster
 from transcode.probe import ProbeResult, probe_media
-from workers.asr_steps import caption_steps
-from workers.pipeline import LessonInput, StepIO, StepOutcome
+from workers.step_io import LessonInput, StepIO, StepOutcome
 from workers.wiring import Context
 
 # Demuxer name (first of ffprobe's comma list) -> MIME type of the original, by media kind.
@@ -60,16 +59,13 @@ def _publish(ctx: Context, lesson_id: str, name: str, path: Path, mime: str) -> 
 
 
 def probe_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
+    """What the lesson is: its kind and duration, the original's type; the pipeline adds the steps that want it."""
     probe = _probe(ctx, io.src)
-    next_steps: list[str] = []
-    if probe.video is not None:
-        next_steps += ["renditions", "poster"]
-    elif probe.cover_art_index is not None:
-        next_steps.append("poster")
-    if probe.audio is not None:
-        next_steps += ["audio_edition", *caption_steps(ctx.settings, probe)]
     mime = silk.MIME_TYPE if io.decoded_from == silk.FORMAT_NAME else original_mime(probe)
-    return StepOutcome(media_kind=probe.kind, duration_s=probe.duration_s, original_mime=mime, next_steps=next_steps)
+    original = AssetFacts(key=lesson.original_key, mime_type=mime, size_bytes=lesson.original_size_bytes,
+                          sha256=lesson.original_sha256, duration_s=probe.duration_s)
+    return StepOutcome(assets=[(AssetKind.ORIGINAL, "", original)], media_kind=probe.kind,
+                       duration_s=probe.duration_s, probe=probe)
 
 
 def renditions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
@@ -123,6 +119,8 @@ def audio_edition_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOut
         key=key, mime_type="audio/mpeg", size_bytes=size, sha256=sha, duration_s=out.duration_s))])
 
 
+# By name, for callers that run one step directly (bench/pipeline.py, tests); the pipeline's registry is STEPS in
+# workers/pipeline.py.
 STEP_FUNCTIONS = {
     "probe": probe_step,
     "renditions": renditions_step,

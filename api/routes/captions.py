@@ -23,7 +23,7 @@ from api.schemas import (
 from catalog import captions as catalog_captions
 from catalog.db import unit_of_work
 from catalog.errors import Forbidden, TranscriptNotFound
-from catalog.lessons import lesson_facts, visible_clause
+from catalog.lessons import lesson_facts
 from catalog.lifecycle import may_edit_captions
 from catalog.models import CaptionVersion, Lesson
 from catalog.search import search_segments
@@ -109,7 +109,7 @@ def search_transcripts(
     """Where lessons say something: every matching caption segment of the published captions, with its time."""
     if not q.strip():
         raise ApiError(422, "invalid_request", "请输入要搜索的词", "blank search")
-    hits, total = search_segments(session, to_simplified(q), visible=visible_clause(viewer), offset=offset,
+    hits, total = search_segments(session, to_simplified(q), viewer=viewer, offset=offset,
                                   limit=limit)
     return TranscriptSearchPage(items=[TranscriptHitPublic(**vars(hit)) for hit in hits], total=total,
                                 offset=offset, limit=limit)

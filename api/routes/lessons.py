@@ -10,12 +10,23 @@ from sqlmodel import Session
 from starlette.responses import Response as StarletteResponse
 
 from api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, StorageDep, ViewerDep
+from api.presentation_files import MASTER_NAME, content_type, presentation_key, stored_file
 from api.presenters import lesson_public, lesson_summary
 from api.routes.popularity import count_download
-from api.schemas import ErrorPublic, LanguageCode, LessonCreate, LessonPage, LessonPublic, ReviewStateName
+from api.schemas import (
+    ErrorPublic,
+    LanguageCode,
+    LessonCreate,
+    LessonDetailsUpdate,
+    LessonPage,
+    LessonPublic,
+    ReviewStateName,
+)
 from catalog.assets import get_asset
 from catalog.errors import AlreadyUploaded, AssetNotFound, Forbidden, LessonNotFound
+from catalog.lesson_details import update_lesson_details
 from catalog.lessons import LessonFields, get_lesson, lesson_facts, list_lessons, upload_branch_id
+from catalog.library import lesson_order
 from catalog.lifecycle import Viewer, can_see, is_insider, may_upload
 from catalog.models import AssetKind, Lesson
 from catalog.organisations import category_id_for
@@ -73,6 +84,9 @@ def browse_lessons(
     mine: Annotated[bool, Query(description="only the lessons the caller uploaded")] = False,
     language: LanguageCode | None = None,
     q: Annotated[str | None, Query(max_length=100, description="words in the title, speaker or captions")] = None,
+    sort: Annotated[str | None, Query(pattern="^(newest|popular|featured)$", description=(
+        "newest published first, popular (plays and downloads over 30 days), featured first; by default the "
+        "newest uploaded first"))] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LessonPage:
@@ -83,7 +97,7 @@ def browse_lessons(
     items, total = list_lessons(session, viewer=viewer, uploaded_by_id=viewer.account_id if mine else None,
                                 review_state=review_state, category_id=category_id, branch_id=branch_id,
                                 status=status, language=language, query=to_simplified(q) if q else None,
-                                offset=offset, limit=limit)
+                                order=lesson_order(sort) if sort else (), offset=offset, limit=limit)
     return LessonPage(items=[lesson_summary(session, lesson) for lesson in items], total=total, offset=offset,
                       limit=limit)
 
@@ -91,6 +105,16 @@ def browse_lessons(
 @router.get("/lessons/{lesson_id}", response_model=LessonPublic, responses=ERRORS)
 def lesson_detail(lesson_id: str, session: SessionDep, viewer: ViewerDep) -> LessonPublic:
     return lesson_public(session, visible_lesson(session, lesson_id, viewer), viewer)
+
+
+@router.patch("/lessons/{lesson_id}", response_model=LessonPublic, responses=ERRORS)
+def update_lesson(lesson_id: str, body: LessonDetailsUpdate, session: SessionDep, viewer: CurrentUser
+                  ) -> LessonPublic:
+    """Change title, description, tags (the county; the lesson's branch until it is published), speaker, series and
+    episode (the county); only the fields sent change, null clears. Written to the lesson's history."""
+    lesson = visible_lesson(session, lesson_id, viewer)
+    update_lesson_details(session, lesson, viewer, changes=body.model_dump(exclude_unset=True), variant=to_simplified)
+    return lesson_public(session, lesson, viewer)
 
 
 _KIND_SUFFIXES = {AssetKind.AUDIO_EDITION: "-随身听", AssetKind.OPEN_CAPTIONS: "-字幕版", AssetKind.TRANSCRIPT: "-文字稿"}
@@ -114,6 +138,8 @@ def asset_content(asset_id: str, request: Request, session: SessionDep, storage:
     original = asset.kind == AssetKind.ORIGINAL
     if original and not is_insider(viewer, facts):
         raise AssetNotFound(asset_id)  # never public: phones write GPS positions into their files
+    if asset.kind == AssetKind.HLS:  # its playlists name their files relative to the presentation's own URL
+        return RedirectResponse(f"/api/v1/assets/{asset.public_id}/content/{MASTER_NAME}", status_code=307)
     if download:
         count_download(session, request, lesson, asset)  # popularity (catalog/popularity.py)
     suffix = f"-{asset.label}" if asset.label else _KIND_SUFFIXES.get(AssetKind(asset.kind), "")
@@ -134,3 +160,16 @@ def asset_content(asset_id: str, request: Request, session: SessionDep, storage:
     if url is None:
         raise AssetNotFound(asset.key)
     return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/assets/{asset_id}/content/{name}", responses=ERRORS, response_class=StarletteResponse)
+def asset_presentation_file(asset_id: str, name: str, request: Request, session: SessionDep, storage: StorageDep,
+                            viewer: ViewerDep) -> StarletteResponse:
+    """A file of an HLS presentation (kind `hls`), by its name in the playlists; `master.m3u8` is the current master
+    playlist. Range supported; only for a lesson the caller may see, as for the asset itself."""
+    asset = get_asset(session, asset_id)
+    lesson = get_lesson(session, asset.lesson_id) if asset else None
+    if asset is None or lesson is None or asset.kind != AssetKind.HLS or not can_see(viewer, lesson_facts(session, lesson)):
+        raise AssetNotFound(asset_id)
+    return stored_file(storage, presentation_key(asset.key, name), media_type=content_type(name),
+                       request_headers=request.headers)

@@ -1,11 +1,15 @@
-"""The public film library (县级片库), no login needed: the home (精品, newest lessons, categories), a category's
-lessons, and one lesson's page (player, transcript, downloads, a share link that opens at a moment). Only
-published lessons are public; a lesson's own people (catalog/lifecycle.py's `can_see`) may also open its page
-before then. Server-rendered so that reading works without JavaScript; api/static/library.js adds the rest."""
+"""The public film library (县级片库), no login needed: the home (精品, newest lessons, series, categories), a
+category's lessons, and one lesson's page (player, transcript, speaker, branch, series navigation, downloads, a
+share link that opens at a moment). Only published lessons are public; a lesson's own people
+(catalog/lifecycle.py's `can_see`) may also open its page before then. Server-rendered so that reading works without
+JavaScript; api/static/library.js adds the rest. The series, speaker, branch and search pages are in
+api/routes/library_browse.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -18,28 +22,34 @@ from api.schemas import AssetPublic, LessonPublic
 from catalog import captions as catalog_captions
 from catalog.lessons import get_lesson, lesson_facts
 from catalog.library import (
+    LessonSort,
     categories_with_counts,
     category_by_slug,
     category_lessons,
+    episode_place,
     featured_lessons,
     newest_lessons,
+    series_with_counts,
 )
 from catalog.lifecycle import can_see
-from catalog.models import Organisation
+from catalog.models import Organisation, ReviewState, Speaker
 from catalog.organisations import township_of
 
 router = APIRouter(include_in_schema=False)
 
 CATEGORY_PAGE_SIZE = 20
 OG_DESCRIPTION_CHARS = 100
+SORT_NAMES: dict[str, str] = {LessonSort.NEWEST: "最新发布", LessonSort.POPULAR: "最受欢迎", LessonSort.FEATURED: "精品优先",
+                              LessonSort.EPISODE: "按集数"}
+LIST_SORTS = (LessonSort.NEWEST, LessonSort.POPULAR, LessonSort.FEATURED)
 
 
-def _not_found(request: Request, caller: Caller, heading: str, text: str) -> HTMLResponse:
+def not_found_page(request: Request, caller: Caller, heading: str, text: str) -> HTMLResponse:
     return page(request, caller, "message.html", {"page": "library", "heading": heading, "text": text},
                 status_code=404)
 
 
-def _number(value: str | None, *, default: float = 0) -> float:
+def lenient_number(value: str | None, *, default: float = 0) -> float:
     """A number from the query string, leniently: a shared link with a mangled `t` still opens the lesson."""
     try:
         number = float(value) if value else default
@@ -48,30 +58,72 @@ def _number(value: str | None, *, default: float = 0) -> float:
     return number if number == number and abs(number) < 1e7 else default  # NaN and silly values: the default
 
 
+def path_id(value: str) -> int | None:
+    """A numeric id from the path; anything else finds nothing (and gets the same 404 as a missing id)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a list page is ordered and paged, from its query string (lenient: unknown values are the default)."""
+
+    sort: str
+    default_sort: str
+    page_no: int
+    page_size: int
+    sorts: tuple[str, ...]
+
+    @property
+    def offset(self) -> int:
+        return (self.page_no - 1) * self.page_size
+
+    def href(self, *, sort: str | None = None, page_no: int | None = None) -> str:
+        """A link to this list in another order (from its first page) or to another page in this order."""
+        sort = sort or self.sort
+        params = {"sort": sort} if sort != self.default_sort or page_no is None else {}
+        return "?" + urlencode({**params, **({"page": page_no} if page_no is not None else {})})
+
+    def context(self, total: int) -> dict[str, Any]:
+        """For the templates' sort bar and pager (library_cards.html)."""
+        pages = max(1, -(-total // self.page_size))
+        return {"total": total, "page_no": self.page_no, "pages": pages,
+                "sorts": [{"value": s, "name": SORT_NAMES[s], "href": self.href(sort=s),
+                           "current": s == self.sort} for s in self.sorts],
+                "previous": self.href(page_no=self.page_no - 1) if self.page_no > 1 else None,
+                "next": self.href(page_no=self.page_no + 1) if self.page_no < pages else None}
+
+
+def listing(request: Request, *, sorts: tuple[str, ...] = LIST_SORTS, default_sort: str = LessonSort.NEWEST,
+            page_size: int = CATEGORY_PAGE_SIZE) -> Listing:
+    asked = request.query_params.get("sort") or ""
+    page_no = max(1, min(int(lenient_number(request.query_params.get("page"), default=1)), 10_000))
+    return Listing(sort=asked if asked in sorts else default_sort, default_sort=default_sort, page_no=page_no,
+                   page_size=page_size, sorts=sorts)
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, caller: FormCallerDep) -> Response:
-    """The library's home, the same for everybody: 精品, the newest lessons, the categories with their counts."""
+    """The library's home, the same for everybody: 精品, the newest lessons, the series and the categories with
+    their counts."""
     return page(request, caller, "library_home.html", {
         "page": "library",
         "featured": [lesson_summary(session, lesson) for lesson in featured_lessons(session)],
         "newest": [lesson_summary(session, lesson) for lesson in newest_lessons(session)],
+        "series": series_with_counts(session),
         "categories": categories_with_counts(session)})
 
 
 @router.get("/categories/{slug}", response_class=HTMLResponse)
 def library_category(slug: str, request: Request, session: SessionDep, caller: FormCallerDep) -> Response:
-    """A category's published lessons, newest first, a page (`?page=`) at a time."""
+    """A category's published lessons, newest first (`?sort=popular|featured`), a page (`?page=`) at a time."""
     category = category_by_slug(session, slug[:64])
     if category is None or category.id is None:
-        return _not_found(request, caller, "找不到这个分类", "这个分类不存在。请回到片库首页看看其他分类。")
-    page_no = max(1, min(int(_number(request.query_params.get("page"), default=1)), 10_000))
-    lessons, total = category_lessons(session, category.id, offset=(page_no - 1) * CATEGORY_PAGE_SIZE,
-                                      limit=CATEGORY_PAGE_SIZE)
-    pages = max(1, -(-total // CATEGORY_PAGE_SIZE))
+        return not_found_page(request, caller, "找不到这个分类", "这个分类不存在。请回到片库首页看看其他分类。")
+    at = listing(request)
+    lessons, total = category_lessons(session, category.id, sort=at.sort, offset=at.offset, limit=at.page_size)
     return page(request, caller, "library_category.html", {
         "page": "library", "category": category, "lessons": [lesson_summary(session, x) for x in lessons],
-        "total": total, "page_no": page_no, "pages": pages,
-        "previous_page": page_no - 1 if page_no > 1 else None, "next_page": page_no + 1 if page_no < pages else None})
+        "listing": at.context(total)})
 
 
 def _player(lesson: LessonPublic, start_s: float) -> dict[str, Any]:
@@ -115,14 +167,14 @@ def library_lesson(lesson_id: str, request: Request, session: SessionDep, caller
     link to share; Open Graph tags so that a link pasted into WeChat shows a card."""
     lesson = get_lesson(session, lesson_id[:64])
     if lesson is None or not can_see(caller.viewer, lesson_facts(session, lesson)):
-        return _not_found(request, caller, "找不到这节课", "这节课不存在，或者还没有发布。请回到片库首页看看其他课程。")
+        return not_found_page(request, caller, "找不到这节课", "这节课不存在，或者还没有发布。请回到片库首页看看其他课程。")
     public = lesson_public(session, lesson, caller.viewer)
     branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
     township = township_of(session, branch)
     version = (catalog_captions.get_version(session, lesson.id, lesson.caption_version)
                if lesson.caption_version is not None else None)
     segments = catalog_captions.list_segments(session, version.id) if version and version.id is not None else []
-    start_s = max(0.0, _number(request.query_params.get("t")))
+    start_s = max(0.0, lenient_number(request.query_params.get("t")))
     if lesson.duration_s:
         start_s = min(start_s, lesson.duration_s)
     start_s = round(start_s, 1)
@@ -136,8 +188,15 @@ def library_lesson(lesson_id: str, request: Request, session: SessionDep, caller
                    if spoken else " · ".join(facts) or "县级微党课片库")
     og = {"title": lesson.title, "description": description, "url": page_url,
           "image": site + player["poster"] if player["poster"] else None}
-    config = {"lessonId": lesson.id, "startS": start_s, "shareUrl": page_url, "player": player}
+    published = lesson.review_state == ReviewState.PUBLISHED
+    config = {"lessonId": lesson.id, "startS": start_s, "shareUrl": page_url, "player": player,
+              # Plays are counted for the public library only: an insider's look before publication is not one.
+              "playsUrl": f"/api/v1/lessons/{lesson.id}/plays" if published else None}
+    speaker = session.get(Speaker, lesson.speaker_id) if lesson.speaker_id is not None else None
     return page(request, caller, "library_lesson.html", {
         "page": "library", "lesson": public, "township": township.name if township else None,
+        "branch_id": branch.id if branch else None, "township_id": township.id if township else None,
+        "speaker": speaker, "description": lesson.description, "published_at": lesson.published_at,
+        "place": episode_place(session, lesson),
         "player": player, "segments": segments, "downloads": _downloads(public), "og": og,
         "share_url": page_url + (f"?t={start_s:g}" if start_s > 0 else ""), "config": config})

@@ -28,6 +28,8 @@ from catalog.lifecycle import can_see, may_review, may_upload, may_upload_revisi
 from catalog.models import Category, Language, Lesson, Organisation, OrgKind, ReviewState, Role
 from catalog.organisations import find_category, list_categories, list_organisations, township_of
 from catalog.review import REVIEW_REASONS
+from catalog.series import list_series
+from catalog.speakers import list_speakers
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")  # autoescapes .html
@@ -37,6 +39,7 @@ version_static_urls(templates)
 CHUNK_SIZE_BYTES = 5 << 20
 ROLE_NAMES = {"uploader": "支部上传员", "organiser": "乡镇组织员", "reviewer": "县审核员", "admin": "管理员"}
 QUEUE_PAGE_SIZE = 50
+DESK_CHOICES = 1000  # speakers and series offered at the desk (the county's lecturer pool is 100+)
 CHINA_TIME = timezone(timedelta(hours=8))  # the county's clock, whatever the server's
 
 
@@ -289,9 +292,12 @@ def review_lesson_page(lesson_id: str, request: Request, session: SessionDep, ca
               "player": _player(public), "api": {
                   "review": f"/api/v1/lessons/{lesson.id}/review", "feature": f"/api/v1/lessons/{lesson.id}/feature",
                   "transcript": f"/api/v1/lessons/{lesson.id}/transcript",
-                  "captions": f"/api/v1/lessons/{lesson.id}/captions"}}
+                  "captions": f"/api/v1/lessons/{lesson.id}/captions",
+                  "lesson": f"/api/v1/lessons/{lesson.id}", "speakers": "/api/v1/speakers",
+                  "series": "/api/v1/series"}}
     return page(request, caller, "review_lesson.html", {
         "page": "review", "lesson": public, "township": township.name if township else None,
         "waited_s": _waited_s(waiting_since(session, lesson.id)), "position": position, "link": link,
         "history": [history_entry_public(e) for e in lesson_history(session, lesson.id)],
-        "reasons": REVIEW_REASONS, "player": config["player"], "config": config})
+        "reasons": REVIEW_REASONS, "player": config["player"], "config": config,
+        "speakers": list_speakers(session, limit=DESK_CHOICES)[0], "series": list_series(session, limit=DESK_CHOICES)[0]})

@@ -77,6 +77,6 @@ def search(
         lessons.append(SearchLessonPublic(
             id=summary.id, title=summary.title, speaker=summary.speaker, branch=summary.branch,
             category=summary.category, duration_s=summary.duration_s, poster_url=summary.poster_url,
-            featured=summary.featured, score=round(match.score, 3)))
+            featured=summary.featured, score=match.score))
     return SearchPage(total=result.total, lessons=lessons,
                       hits=[SearchHitPublic(**vars(hit)) for hit in result.hits])

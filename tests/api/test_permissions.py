@@ -42,6 +42,7 @@ from catalog.lifecycle import ANONYMOUS as NOBODY
 from catalog.lifecycle import can_see, is_insider
 from catalog.models import AssetKind, AuditEntry, CaptionSource, CaptionVersion, JobState, LessonStatus
 from catalog.organisations import branch_for_name
+from catalog.search import reindex_lesson
 from ingest import keys
 from tests.support.accounts import COUNTY, PASSWORD, make_account, token_for
 from tests.uploads.tus import metadata_header
@@ -142,6 +143,7 @@ def make_lesson(settings: Settings, *, title: str, state: str | None, branch: st
                 stored.key, "video/mp4", stored.size_bytes, stored.sha256, width=640, height=360),
                 label="360p").public_id
         s.add(lesson)
+        reindex_lesson(s, lesson)  # as the captions step and review decisions do
         return Made(lesson.id, sha, original, rendition)
 
 
@@ -350,6 +352,82 @@ def edit_captions(w: World, who: Who, state: str) -> Reply:
                      json={"segments": [{"start_s": 0.0, "end_s": 3.0, "text": "今天讲新课。"}], "note": "改字"})
 
 
+def details_edit_expect(who: Who, state: str) -> int:
+    """Title, description, tags: the county; the lesson's branch until it is published."""
+    status = captions_edit_expect(who, state)  # the same people as for captions
+    return 200 if status == 201 else status
+
+
+def edit_details(w: World, who: Who, state: str) -> Reply:
+    return w.request(who, "PATCH", f"/api/v1/lessons/{w.fresh_lesson(state)}",
+                     json={"title": "改过的标题", "description": "结合本村实际", "tags": ["乡村振兴"]})
+
+
+def county_only(status: int) -> Expect:
+    """Speakers and series: reviewers and administrators."""
+    return lambda who, state: 401 if who.anonymous else status if who.role in COUNTY_ROLES else 403
+
+
+def a_speaker(w: World, *, photo: bool = False) -> int:
+    """A speaker made in the catalog, with a stored photo if asked."""
+    from catalog.models import Speaker
+
+    ctx = context_for(w.settings)
+    with unit_of_work(ctx.engine) as s:
+        speaker = Speaker(name=f"讲师 {uuid.uuid4().hex[:6]}", title="县委党校讲师")
+        s.add(speaker)
+        s.flush()
+        assert speaker.id is not None
+        if photo:
+            data = b"\xff\xd8\xff not really a jpeg, but ours"
+            speaker.photo_key = keys.speaker_photo(speaker.id, hashlib.sha256(data).hexdigest())
+            ctx.storage.put(speaker.photo_key, io.BytesIO(data), content_type="image/jpeg")
+        return speaker.id
+
+
+def a_series(w: World) -> int:
+    from catalog.models import Series
+
+    with unit_of_work(context_for(w.settings).engine) as s:
+        series = Series(title=f"系列 {uuid.uuid4().hex[:6]}")
+        s.add(series)
+        s.flush()
+        assert series.id is not None
+        return series.id
+
+
+def tiny_png() -> bytes:
+    """A 2x2 grey PNG, built here (a real picture for the photo route to re-encode)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + b"\x80\x80\x80" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def on_speaker(method: str, suffix: str = "", *, photo: bool = False, **kwargs: Any) -> Call:
+    def call(w: World, who: Who, state: str) -> Reply:
+        return w.request(who, method, f"/api/v1/speakers/{a_speaker(w, photo=photo)}{suffix}", **kwargs)
+
+    return call
+
+
+def on_series(method: str, **kwargs: Any) -> Call:
+    def call(w: World, who: Who, state: str) -> Reply:
+        return w.request(who, method, f"/api/v1/series/{a_series(w)}", **kwargs)
+
+    return call
+
+
+def put_photo(w: World, who: Who, state: str) -> Reply:
+    return w.request(who, "PUT", f"/api/v1/speakers/{a_speaker(w)}/photo",
+                     files={"file": ("头像.png", tiny_png(), "image/png")})
+
+
 def login_form(w: World, who: Who, state: str) -> Reply:
     return w.request(who, "POST", "/login", data={"username": REVIEWER.name, "password": PASSWORD,
                                                   "next": "/my-uploads"})
@@ -361,6 +439,17 @@ def token_form(w: World, who: Who, state: str) -> Reply:
 
 # Checks beyond the status: (world, caller, lesson state, response) -> problems.
 Check = Callable[[World, Who, str, Reply], list[str]]
+
+
+def fetch_hls_master(w: World, who: Who, state: str) -> Reply:
+    """The master playlist of the lesson's HLS presentation, by its name under the asset (made here, once)."""
+    made, ctx = w.lessons[state], context_for(w.settings)
+    with unit_of_work(ctx.engine) as s:
+        stored = ctx.storage.put(keys.presentation_file(made.id, "hls-r1", "master.m3u8"), io.BytesIO(b"#EXTM3U\n"),
+                                 content_type="application/vnd.apple.mpegurl")
+        public_id = record_asset(s, made.id, AssetKind.HLS, AssetFacts(
+            stored.key, "application/vnd.apple.mpegurl", stored.size_bytes, stored.sha256)).public_id
+    return w.request(who, "GET", f"/api/v1/assets/{public_id}/content/master.m3u8")
 
 
 def lesson_json_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[str]:
@@ -474,6 +563,43 @@ def home_lists_published_only(w: World, who: Who, state: str, r: Reply) -> list[
     return [] if shown == {"published"} else [f"the home links the lessons {sorted(shown)}"]
 
 
+def on_library_page(kind: str) -> Call:
+    """The public page of a series or a speaker made here for the state's lesson, of its branch, or the search page
+    for its words (indexed here): the same for everybody, whoever asks."""
+
+    def call(w: World, who: Who, state: str) -> Reply:
+        from catalog.lessons import get_lesson as lesson_of
+        from catalog.models import Series, Speaker
+        from catalog.search import reindex_lesson
+
+        with unit_of_work(context_for(w.settings).engine) as s:
+            lesson = lesson_of(s, w.lessons[state].id)
+            assert lesson is not None and lesson.branch_id is not None
+            path = f"/branches/{lesson.branch_id}"
+            if kind == "search":
+                reindex_lesson(s, lesson)
+                path = f"/search?q={STATE_WORDS[state]}"
+            elif kind in ("series", "speakers"):
+                group = Series(title=f"系列 {state}") if kind == "series" else Speaker(name=f"讲师 {state}")
+                s.add(group)
+                s.flush()
+                lesson.series_id, lesson.episode = (group.id, 1) if kind == "series" else (lesson.series_id, None)
+                lesson.speaker_id = group.id if kind == "speakers" else lesson.speaker_id
+                s.add(lesson)
+                path = f"/{kind}/{group.id}"
+        return w.request(who, "GET", path)
+
+    return call
+
+
+def links_published_only(w: World, who: Who, state: str, r: Reply) -> list[str]:
+    """A library page lists the state's lesson if it is published, for everybody alike (insiders included)."""
+    if r.status_code != 200:
+        return []
+    shown = f"/lessons/{w.lessons[state].id}" in r.text
+    return [] if shown == (state == "published") else [f"the page {'misses' if not shown else 'links'} the lesson"]
+
+
 def library_page_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[str]:
     """A lesson's public page: a 404 exactly like a missing lesson's; never a trace of the original, even for
     the lesson's own people (their original is on the desk and in 我的上传, not on the public page)."""
@@ -529,6 +655,23 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/categories"): Row(public(200), fetch("GET", "/api/v1/categories"), identifies=False),
     ("GET", "/api/v1/branches"): Row(public(200), fetch("GET", "/api/v1/branches"), identifies=False),
     ("GET", "/api/v1/review-reasons"): Row(public(200), fetch("GET", "/api/v1/review-reasons"), identifies=False),
+    # The library's structure: speakers, series and tags are public; changing them is the county's.
+    ("GET", "/api/v1/speakers"): Row(public(200), fetch("GET", "/api/v1/speakers"), identifies=False),
+    ("GET", "/api/v1/speakers/{speaker_id}"): Row(public(200), on_speaker("GET"), identifies=False),
+    ("GET", "/api/v1/speakers/{speaker_id}/photo"): Row(public(200), on_speaker("GET", "/photo", photo=True),
+                                                        identifies=False),
+    ("GET", "/api/v1/series"): Row(public(200), fetch("GET", "/api/v1/series"), identifies=False),
+    ("GET", "/api/v1/series/{series_id}"): Row(public(200), on_series("GET"), identifies=False),
+    ("GET", "/api/v1/tags"): Row(public(200), fetch("GET", "/api/v1/tags"), identifies=False),
+    ("POST", "/api/v1/speakers"): Row(county_only(201), fetch("POST", "/api/v1/speakers", json={"name": "王建国"}),
+                                      mutates=True),
+    ("PATCH", "/api/v1/speakers/{speaker_id}"): Row(county_only(200), on_speaker("PATCH", json={"title": "镇党委书记"}),
+                                                    mutates=True),
+    ("PUT", "/api/v1/speakers/{speaker_id}/photo"): Row(county_only(200), put_photo, mutates=True),
+    ("POST", "/api/v1/series"): Row(county_only(201), fetch("POST", "/api/v1/series", json={"title": "党史故事"}),
+                                    mutates=True),
+    ("PATCH", "/api/v1/series/{series_id}"): Row(county_only(200), on_series("PATCH", json={"title": "新名字"}),
+                                                 mutates=True),
     # Lessons as each caller may see them.
     ("GET", "/api/v1/lessons"): Row(public(200), fetch("GET", "/api/v1/lessons?limit=200"), lesson=True,
                                     check=listed_as_allowed),
@@ -537,6 +680,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/assets/{asset_id}/content"): Row(asset_read, fetch("GET", "/api/v1/assets/{rendition}/content"),
                                                       lesson=True, not_found="asset",
                                                       check=original_only_for_insiders),
+    ("GET", "/api/v1/assets/{asset_id}/content/{name}"): Row(lesson_read, fetch_hls_master, lesson=True,
+                                                             not_found="asset"),  # proxied, never redirected
     ("GET", "/api/v1/lessons/{lesson_id}/history"): Row(lesson_read, fetch("GET", LESSON + "/history"), lesson=True,
                                                         not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/transcript"): Row(lesson_read, fetch("GET", LESSON + "/transcript"),
@@ -560,6 +705,8 @@ ROWS: dict[tuple[str, str], Row] = {
                                                            mutates=True, not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/revisions"): Row(revisions_read, fetch("GET", LESSON + "/revisions"),
                                                           lesson=True, not_found="lesson"),
+    ("PATCH", "/api/v1/lessons/{lesson_id}"): Row(details_edit_expect, edit_details, lesson=True, mutates=True,
+                                                  not_found="lesson"),
     # Resumable uploads (tus): creating one is an upload; then its random URL is the capability to resume, ask
     # and cancel it, with or without a login (a phone finishes after its token ran out).
     ("OPTIONS", "/api/v1/uploads"): Row(public(204), fetch("OPTIONS", "/api/v1/uploads"), identifies=False),
@@ -580,6 +727,17 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/lessons/{lesson_id}"): Row(lesson_read, fetch("GET", "/lessons/{lesson}"), lesson=True,
                                          check=library_page_as_allowed),
     ("GET", "/categories/{slug}"): Row(public(200), fetch("GET", "/categories/skills")),
+    ("GET", "/series/{series_id}"): Row(public(200), on_library_page("series"), lesson=True,
+                                        check=links_published_only),
+    ("GET", "/speakers/{speaker_id}"): Row(public(200), on_library_page("speakers"), lesson=True,
+                                           check=links_published_only),
+    ("GET", "/branches/{org_id}"): Row(public(200), on_library_page("branches"), lesson=True,
+                                       check=links_published_only),
+    ("GET", "/search"): Row(public(200), on_library_page("search"), lesson=True, check=links_published_only),
+    # Popularity: a play of a published lesson counts (nobody's credentials read); anything else is not found.
+    ("POST", "/api/v1/lessons/{lesson_id}/plays"): Row(lambda who, state: 204 if state == "published" else 404,
+                                                       fetch("POST", LESSON + "/plays"), lesson=True,
+                                                       identifies=False, not_found="lesson"),
     ("GET", "/login"): Row(lambda who, state: 200 if who.anonymous else 303, fetch("GET", "/login")),
     ("POST", "/login"): Row(public(303), login_form, mutates=True),
     ("POST", "/logout"): Row(public(303), fetch("POST", "/logout", data={"csrf_token": ""}), mutates=True),

@@ -15,7 +15,9 @@ from catalog.lifecycle import (
     caption_state,
     is_insider,
     may_edit_captions,
+    may_edit_details,
     may_feature,
+    may_manage_library,
     may_review,
     may_upload,
     may_upload_into,
@@ -102,6 +104,17 @@ def test_who_may_edit_captions(who: str, state: str | None) -> None:
     county = who in ("reviewer", "admin")
     own_unpublished = who == "uploader of the branch" and state not in (ReviewState.PUBLISHED, ReviewState.WITHDRAWN)
     assert may_edit_captions(VIEWERS[who], lesson(state)) is (county or own_unpublished)
+
+
+@pytest.mark.parametrize("who", VIEWERS)
+@pytest.mark.parametrize("state", STATES)
+def test_who_may_edit_a_lessons_details(who: str, state: str | None) -> None:
+    """Title, description, tags: the county always, the lesson's branch until published; speaker, series and
+    episode (and the speakers, series and tags themselves): the county only."""
+    county = who in ("reviewer", "admin")
+    own_unpublished = who == "uploader of the branch" and state not in (ReviewState.PUBLISHED, ReviewState.WITHDRAWN)
+    assert may_edit_details(VIEWERS[who], lesson(state)) is (county or own_unpublished)
+    assert may_manage_library(VIEWERS[who]) is county
 
 
 @pytest.mark.parametrize(("jobs", "version", "segments", "state"), [

@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 
 from catalog import captions
 from catalog.db import make_engine, unit_of_work
-from catalog.lessons import LessonFields, create_lesson, get_lesson, visible_clause
+from catalog.lessons import LessonFields, create_lesson, get_lesson
 from catalog.lifecycle import ReviewAction, Viewer
 from catalog.migrate import downgrade, upgrade
 from catalog.models import CaptionSource, LessonStatus, LessonTag, ReviewState, Role, Series, Tag
 from catalog.organisations import branch_for_name
-from catalog.review import review_lesson
+from catalog.review import feature_lesson, review_lesson
 from catalog.search import SearchFilters, reindex_lesson, search_lessons, search_segments
 from catalog.segmentation import index_tokens, marked_snippet, query_tokens
 
@@ -121,8 +121,7 @@ def test_filters_and_pages(engine: Engine) -> None:
         branch_a = branch_for_name(s, "东风村党支部").id
         lesson_c = get_lesson(s, c)
         assert lesson_c is not None
-        lesson_c.featured = True
-        s.add(lesson_c)
+        feature_lesson(s, lesson_c, REVIEWER, featured=True)  # what the desk's 精品 button does
     assert _found(engine, "党课", branch_id=branch_a) == [a]
     assert _found(engine, "党课", featured=True) == [c]
     assert _found(engine, "林船长") == [a]  # a speaker's name is one word of the county's dictionary
@@ -197,9 +196,9 @@ def test_search_migration_upgrades_and_downgrades(backend: str, tmp_path, reques
 def test_reviewers_find_unpublished_lessons_and_the_public_does_not(engine: Engine) -> None:
     waiting = _lesson(engine, "冬季防火", ["注意用电安全。"], publish=False)
     with unit_of_work(engine) as s:
-        assert search_lessons(s, "用电", visible=visible_clause(REVIEWER)).total == 1
+        assert search_lessons(s, "用电", viewer=REVIEWER).total == 1
         assert search_lessons(s, "用电").total == 0
-        hits, total = search_segments(s, "用电", visible=visible_clause(REVIEWER))
+        hits, total = search_segments(s, "用电", viewer=REVIEWER)
         assert total == 1 and (hits[0].lesson_id, hits[0].start_s) == (waiting, 0.0)
         assert search_segments(s, "用电") == ([], 0)
 

@@ -52,9 +52,13 @@ def _kill_whole_worker(pid: int) -> int:
     """SIGKILL the worker, its pool processes and their ffmpeg, as an out-of-memory kill or power cut would."""
     parent = psutil.Process(pid)
     victims = [parent, *parent.children(recursive=True)]
-    names = [p.name() for p in victims]
+    names = []
     for proc in victims:
-        proc.kill()
+        try:
+            names.append(proc.name())
+            proc.kill()
+        except psutil.NoSuchProcess:  # a short-lived child (an ffprobe) ended meanwhile
+            continue
     psutil.wait_procs(victims, timeout=10)
     return sum("ffmpeg" in name for name in names)
 
@@ -93,10 +97,13 @@ def test_worker_killed_mid_transcode_finishes_the_lesson_once(
     assert all(state == "done" for state, _, _ in jobs.values()), jobs
     # One set of assets, each published whole: no duplicates, no half-written or staging files.
     assert sorted((a["kind"], a["label"] or "") for a in lesson["assets"]) == [
-        ("audio_edition", ""), ("original", ""), ("poster", ""), ("rendition", "360p"), ("rendition", "720p"),
+        ("audio_edition", ""), ("hls", ""), ("original", ""), ("poster", ""), ("rendition", "360p"),
+        ("rendition", "720p"),
     ]  # fmt: skip
     keys = stored_keys(stack_settings, f"lessons/{lesson_id}/")
-    assert [Path(k).name for k in keys] == ["360p.mp4", "720p.mp4", "audio.mp3", "poster.jpg"], keys
+    hls = [k for k in keys if k.startswith(f"lessons/{lesson_id}/hls-r1/")]
+    assert [Path(k).name for k in keys if k not in hls] == ["360p.mp4", "720p.mp4", "audio.mp3", "poster.jpg"], keys
+    assert {Path(k).name for k in hls} >= {"360p.m3u8", "720p.m3u8", "variants.json", "master.m3u8"}, hls
     assert not [k for k in stored_keys(stack_settings, "originals/") if k.startswith("(")]
     for rendition in assets_of(lesson, "rendition"):
         mp4 = fetch(client, rendition["url"], tmp_path / f"{rendition['label']}.mp4")

@@ -32,7 +32,7 @@ def test_phone_clip_voice_note_and_bad_file(client: TestClient, worker: Any, tmp
     assert lesson["status"] == "ready" and lesson["progress"] == 100, lesson
     kinds = sorted(a["kind"] for a in lesson["assets"])
     # A 360x640 portrait source: one rendition at its own size, never upscaled to 720p.
-    assert kinds == ["audio_edition", "original", "poster", "rendition"]
+    assert kinds == ["audio_edition", "hls", "original", "poster", "rendition"]
     assert [a["label"] for a in lesson["assets"] if a["kind"] == "rendition"] == ["360p"]
     for asset in lesson["assets"]:
         if asset["kind"] == "rendition":

@@ -8,7 +8,7 @@ from catalog import jobs
 from catalog.db import unit_of_work
 from workers import wiring
 from workers.app import app
-from workers.pipeline import DEPENDENCIES, OPTIONAL_STEPS, WEIGHTS, enqueue
+from workers.pipeline import NEEDS, OPTIONAL_STEPS, WEIGHTS, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def sweep() -> int:
     s = ctx.settings
     with unit_of_work(ctx.engine) as session:
         result = jobs.sweep(session, max_attempts=s.job_max_attempts, stale_pending_s=s.job_stale_pending_s,
-                            weights=WEIGHTS, optional=OPTIONAL_STEPS, dependencies=DEPENDENCIES)
+                            weights=WEIGHTS, optional=OPTIONAL_STEPS, dependencies=NEEDS)
     refs, failed = result.requeue, result.failed_lessons
     if refs:
         log.warning("re-enqueueing %d steps whose worker stopped: %s", len(refs),

@@ -1,38 +1,36 @@
-"""Thin Celery tasks for the media steps: pass the lesson id, let the pipeline do the rest."""
+"""The step tasks: one per queue (`media.step`, `asr.step`), running whichever registered step its message names.
+
+Adding a step needs no task here: workers/pipeline.py's registry says which queue it runs on. The names used when
+each step had its own task (`media.probe`, `asr.transcribe`, ...) stay registered, so messages already queued under
+them still run.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from celery import Task
 
 from ingest.errors import StorageUnavailable
 from workers import wiring
 from workers.app import app
-from workers.pipeline import execute_step
-from workers.steps import STEP_FUNCTIONS
+from workers.pipeline import QUEUES, STEPS, execute_step, step_task_name
 
-_RETRY = {"autoretry_for": (StorageUnavailable,), "retry_backoff": True, "retry_backoff_max": 300,
-          "max_retries": 8, "retry_jitter": True}
-
-
-def _run(step: str, lesson_id: str) -> None:
-    execute_step(wiring.context(), lesson_id, step, STEP_FUNCTIONS[step])
+_RETRY: dict[str, Any] = {"autoretry_for": (StorageUnavailable,), "retry_backoff": True, "retry_backoff_max": 300,
+                          "max_retries": 8, "retry_jitter": True}
 
 
-@app.task(name="media.probe", bind=True, **_RETRY)
-def probe(self: Task, lesson_id: str) -> None:
-    _run("probe", lesson_id)
+def run_step(self: Task, lesson_id: str, step: str) -> None:
+    execute_step(wiring.context(), lesson_id, step)
 
 
-@app.task(name="media.renditions", bind=True, **_RETRY)
-def renditions(self: Task, lesson_id: str) -> None:
-    _run("renditions", lesson_id)
+def _named_step(step: str) -> Any:
+    def run_named_step(self: Task, lesson_id: str) -> None:
+        execute_step(wiring.context(), lesson_id, step)
+
+    return run_named_step
 
 
-@app.task(name="media.poster", bind=True, **_RETRY)
-def poster(self: Task, lesson_id: str) -> None:
-    _run("poster", lesson_id)
-
-
-@app.task(name="media.audio_edition", bind=True, **_RETRY)
-def audio_edition(self: Task, lesson_id: str) -> None:
-    _run("audio_edition", lesson_id)
+STEP_TASKS = {queue: app.task(name=step_task_name(queue), bind=True, **_RETRY)(run_step) for queue in QUEUES}
+LEGACY_TASKS = {name: app.task(name=f"{spec.queue}.{name}", bind=True, **_RETRY)(_named_step(name))
+                for name, spec in STEPS.items()}

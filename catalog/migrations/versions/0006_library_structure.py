@@ -23,21 +23,21 @@ branch_labels = None
 depends_on = None
 
 
-PARTS = "title, people, tags, places, description, transcript"
+PARTS = "title, people, tags, places, description, flags, transcript"
 SQLITE = [
     f"CREATE VIRTUAL TABLE searchdocument_fts USING fts5({PARTS}, content='searchdocument', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 0', prefix='2 3')",
     "CREATE TRIGGER searchdocument_fts_insert AFTER INSERT ON searchdocument BEGIN "
     f"INSERT INTO searchdocument_fts(rowid, {PARTS}) VALUES (new.id, new.title, new.people, new.tags, new.places, "
-    "new.description, new.transcript); END",
+    "new.description, new.flags, new.transcript); END",
     "CREATE TRIGGER searchdocument_fts_delete AFTER DELETE ON searchdocument BEGIN "
     f"INSERT INTO searchdocument_fts(searchdocument_fts, rowid, {PARTS}) VALUES ('delete', old.id, old.title, "
-    "old.people, old.tags, old.places, old.description, old.transcript); END",
+    "old.people, old.tags, old.places, old.description, old.flags, old.transcript); END",
     "CREATE TRIGGER searchdocument_fts_update AFTER UPDATE ON searchdocument BEGIN "
     f"INSERT INTO searchdocument_fts(searchdocument_fts, rowid, {PARTS}) VALUES ('delete', old.id, old.title, "
-    "old.people, old.tags, old.places, old.description, old.transcript); "
+    "old.people, old.tags, old.places, old.description, old.flags, old.transcript); "
     f"INSERT INTO searchdocument_fts(rowid, {PARTS}) VALUES (new.id, new.title, new.people, new.tags, new.places, "
-    "new.description, new.transcript); END",
+    "new.description, new.flags, new.transcript); END",
     "DROP TRIGGER IF EXISTS searchentry_fts_insert",
     "DROP TRIGGER IF EXISTS searchentry_fts_delete",
     "DROP TRIGGER IF EXISTS searchentry_fts_update",
@@ -63,8 +63,13 @@ SQLITE_DOWN = [
 POSTGRESQL = [
     "ALTER TABLE searchdocument ADD COLUMN tokens_tsv tsvector GENERATED ALWAYS AS (array_to_tsvector(array_remove("
     "string_to_array(title || ' ' || people || ' ' || tags || ' ' || places || ' ' || description || ' ' || "
-    "transcript, ' '), ''))) STORED",
+    "flags || ' ' || transcript, ' '), ''))) STORED",
     "CREATE INDEX ix_searchdocument_tokens_tsv ON searchdocument USING gin (tokens_tsv)",
+    # The head parts alone, so that ranking looks closely only at the few documents whose head holds a word.
+    "ALTER TABLE searchdocument ADD COLUMN head_tsv tsvector GENERATED ALWAYS AS (array_to_tsvector(array_remove("
+    "string_to_array(title || ' ' || people || ' ' || tags || ' ' || places || ' ' || description, ' '), ''))) "
+    "STORED",
+    "CREATE INDEX ix_searchdocument_head_tsv ON searchdocument USING gin (head_tsv)",
     "DROP INDEX IF EXISTS ix_searchentry_tokens_tsv",
     "ALTER TABLE searchentry DROP COLUMN IF EXISTS tokens_tsv",
 ]
@@ -139,6 +144,7 @@ def upgrade() -> None:
     sa.Column('tags', sa.Text(), nullable=False),
     sa.Column('places', sa.Text(), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('flags', sa.Text(), nullable=False),
     sa.Column('transcript', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['lesson_id'], ['lesson.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
