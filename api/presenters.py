@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
 
 from api.schemas import (
     AssetPublic,
@@ -30,7 +32,7 @@ from catalog.lessons import lesson_facts
 from catalog.lifecycle import JobFacts, ReviewAction, Viewer, caption_state, is_insider
 from catalog.models import Asset, AssetKind, AuditEntry, Category, Job, Lesson, Organisation, Series, Speaker
 from catalog.review import REVIEW_REASONS
-from catalog.tags import tags_of
+from catalog.tags import tags_by_lesson, tags_of
 
 
 def asset_url(asset: Asset) -> str:
@@ -165,12 +167,31 @@ def captions_public(session: Session, lesson: Lesson, jobs: list[Job], *, inside
 
 
 def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
-    poster = next((a for a in list_assets(session, lesson.id) if a.kind == AssetKind.POSTER), None)
-    return LessonSummary(
-        id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
-        review_state=lesson.review_state, featured=lesson.featured,
-        speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
-        language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
-        created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
-        **_structure(session, lesson),
-    )
+    return lesson_summaries(session, [lesson])[0]
+
+
+def lesson_summaries(session: Session, lessons: Sequence[Lesson]) -> list[LessonSummary]:
+    """Summaries of a page of lessons: one query for their posters and one for their tags, whatever the page's
+    size (branches, categories, series and speakers repeat, and the session's identity map serves repeats)."""
+    ids = [lesson.id for lesson in lessons]
+    posters = {a.lesson_id: a for a in session.exec(
+        select(Asset).where(col(Asset.lesson_id).in_(ids), Asset.kind == AssetKind.POSTER)).all()} if ids else {}
+    tags = tags_by_lesson(session, ids)
+    out = []
+    for lesson in lessons:
+        poster = posters.get(lesson.id)
+        series = session.get(Series, lesson.series_id) if lesson.series_id else None
+        speaker = session.get(Speaker, lesson.speaker_id) if lesson.speaker_id else None
+        out.append(LessonSummary(
+            id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
+            review_state=lesson.review_state, featured=lesson.featured,
+            speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
+            language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
+            created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
+            description=lesson.description,
+            series=SeriesRef(id=series.id or 0, title=series.title) if series else None,
+            episode=lesson.episode if series else None,
+            speaker_ref=speaker_ref(speaker) if speaker else None,
+            tags=tags.get(lesson.id, []), published_at=lesson.published_at,
+        ))
+    return out

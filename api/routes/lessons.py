@@ -11,7 +11,7 @@ from starlette.responses import Response as StarletteResponse
 
 from api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, StorageDep, ViewerDep
 from api.presentation_files import MASTER_NAME, content_type, presentation_key, stored_file
-from api.presenters import lesson_public, lesson_summary
+from api.presenters import lesson_public, lesson_summaries
 from api.routes.popularity import count_download
 from api.schemas import (
     ErrorPublic,
@@ -98,7 +98,7 @@ def browse_lessons(
                                 review_state=review_state, category_id=category_id, branch_id=branch_id,
                                 status=status, language=language, query=to_simplified(q) if q else None,
                                 order=lesson_order(sort) if sort else (), offset=offset, limit=limit)
-    return LessonPage(items=[lesson_summary(session, lesson) for lesson in items], total=total, offset=offset,
+    return LessonPage(items=lesson_summaries(session, items), total=total, offset=offset,
                       limit=limit)
 
 

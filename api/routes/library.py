@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Caller
 from api.deps import FormCallerDep, SessionDep
-from api.presenters import lesson_public, lesson_summary
+from api.presenters import lesson_public, lesson_summaries
 from api.routes.pages import page
 from api.schemas import AssetPublic, LessonPublic
 from catalog import captions as catalog_captions
@@ -107,8 +107,8 @@ def home(request: Request, session: SessionDep, caller: FormCallerDep) -> Respon
     their counts."""
     return page(request, caller, "library_home.html", {
         "page": "library",
-        "featured": [lesson_summary(session, lesson) for lesson in featured_lessons(session)],
-        "newest": [lesson_summary(session, lesson) for lesson in newest_lessons(session)],
+        "featured": lesson_summaries(session, featured_lessons(session)),
+        "newest": lesson_summaries(session, newest_lessons(session)),
         "series": series_with_counts(session),
         "categories": categories_with_counts(session)})
 
@@ -122,7 +122,7 @@ def library_category(slug: str, request: Request, session: SessionDep, caller: F
     at = listing(request)
     lessons, total = category_lessons(session, category.id, sort=at.sort, offset=at.offset, limit=at.page_size)
     return page(request, caller, "library_category.html", {
-        "page": "library", "category": category, "lessons": [lesson_summary(session, x) for x in lessons],
+        "page": "library", "category": category, "lessons": lesson_summaries(session, lessons),
         "listing": at.context(total)})
 
 

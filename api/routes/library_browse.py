@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from api.deps import FormCallerDep, SessionDep
-from api.presenters import lesson_summary
+from api.presenters import lesson_summaries
 from api.routes.library import LIST_SORTS, lenient_number, listing, not_found_page, path_id
 from api.routes.pages import page
 from catalog.library import (
@@ -43,7 +43,7 @@ MAX_QUERY_CHARS = 100
 
 
 def _summaries(session: Session, lessons: list[Lesson]) -> list[Any]:
-    return [lesson_summary(session, lesson) for lesson in lessons]
+    return lesson_summaries(session, lessons)
 
 
 @router.get("/series/{series_id}", response_class=HTMLResponse)
@@ -126,8 +126,8 @@ def library_search(request: Request, session: SessionDep, caller: FormCallerDep)
         hits: dict[str, list[Any]] = defaultdict(list)
         for hit in found.hits:
             hits[hit.lesson_id].append(hit)
-        results = [{"lesson": lesson_summary(session, match.lesson), "hits": hits.get(match.lesson.id, [])}
-                   for match in found.lessons]
+        summaries = lesson_summaries(session, [match.lesson for match in found.lessons])
+        results = [{"lesson": summary, "hits": hits.get(summary.id, [])} for summary in summaries]
     pages = max(1, -(-total // SEARCH_PAGE_SIZE))
     kept = {k: v for k, v in chosen.items() if v}
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,8 +11,8 @@ from pydantic import BaseModel
 
 from api.deps import SessionDep
 from api.errors import ApiError
-from api.presenters import lesson_summary
-from api.schemas import CategoryPublic, ErrorPublic, LanguageCode, NamedRef
+from api.presenters import lesson_summaries
+from api.schemas import CategoryPublic, ErrorPublic, LanguageCode, NamedRef, SeriesRef
 from catalog.organisations import category_id_for
 from catalog.search import SearchFilters, search_lessons
 from transcode.asr_text import to_simplified
@@ -31,6 +32,10 @@ class SearchLessonPublic(BaseModel):
     duration_s: float | None = None
     poster_url: str | None = None
     featured: bool = False
+    series: SeriesRef | None = None
+    episode: int | None = None
+    tags: list[str] = []
+    published_at: datetime | None = None
     score: float
 
 
@@ -59,6 +64,9 @@ def search(
     year: Annotated[int | None, Query(ge=1900, le=2999)] = None,
     featured: bool | None = None,
     has_subtitles: bool | None = None,
+    series_id: int | None = None,
+    speaker_id: int | None = None,
+    tag: Annotated[str | None, Query(max_length=32)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchPage:
@@ -68,15 +76,16 @@ def search(
         raise ApiError(422, "invalid_request", "请输入要搜索的词", "blank search")
     category_id = category_id_for(session, category)
     filters = SearchFilters(category_id=category_id, branch_id=branch_id, township_id=township_id, language=language,
-                            year=year, featured=featured, has_subtitles=has_subtitles)
+                            year=year, featured=featured, has_subtitles=has_subtitles, series_id=series_id,
+                            speaker_id=speaker_id, tag=to_simplified(tag) if tag else None)
     result = search_lessons(session, to_simplified(q or ""), filters=filters, offset=offset, limit=limit,
                             hits_per_lesson=HITS_PER_LESSON)
-    lessons = []
-    for match in result.lessons:
-        summary = lesson_summary(session, match.lesson)
-        lessons.append(SearchLessonPublic(
-            id=summary.id, title=summary.title, speaker=summary.speaker, branch=summary.branch,
-            category=summary.category, duration_s=summary.duration_s, poster_url=summary.poster_url,
-            featured=summary.featured, score=match.score))
+    summaries = lesson_summaries(session, [match.lesson for match in result.lessons])
+    lessons = [SearchLessonPublic(
+        id=summary.id, title=summary.title, speaker=summary.speaker, branch=summary.branch,
+        category=summary.category, duration_s=summary.duration_s, poster_url=summary.poster_url,
+        featured=summary.featured, series=summary.series, episode=summary.episode, tags=summary.tags,
+        published_at=summary.published_at, score=match.score)
+        for summary, match in zip(summaries, result.lessons, strict=True)]
     return SearchPage(total=result.total, lessons=lessons,
                       hits=[SearchHitPublic(**vars(hit)) for hit in result.hits])

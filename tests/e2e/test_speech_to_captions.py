@@ -108,7 +108,7 @@ def test_spoken_lesson_gets_chinese_captions_and_an_edit_remakes_them(
     assert lesson["language_probability"] > 0.5
     assert {j["step"]: j["state"] for j in lesson["jobs"]} == {
         "probe": "done", "renditions": "done", "poster": "done", "audio_edition": "done", "transcribe": "done",
-        "captions": "done"}
+        "captions": "done", "hls": "done"}
 
     transcript = client.get(f"/api/v1/lessons/{video_id}/transcript").json()
     text = "".join(s["text"] for s in transcript["segments"])
@@ -152,14 +152,15 @@ def test_spoken_lesson_gets_chinese_captions_and_an_edit_remakes_them(
     r = client.post(f"/api/v1/lessons/{video_id}/captions",
                     json={"note": "按讲稿校对", "base_version": 1, "segments": segments})
     assert r.status_code == 201, r.text
-    edited = _wait(client, worker, video_id, lambda b: b["caption_version"] == 2 and _finished(b))
+    edited = _wait(client, worker, video_id, lambda b: b["caption_version"] == 2 and _finished(b)
+                   and all(j["state"] == "done" for j in b["jobs"]))  # hls follows the captions
     assert edited["status"] == "ready" and edited["captions"]["state"] == "ready", edited["captions"]
     assert edited["captions"]["source"] == "edited"
     before = {(a["kind"], a["label"]): a for a in lesson["assets"]}
     after = {(a["kind"], a["label"]): a for a in edited["assets"]}
     assert before.keys() == after.keys()
     for key in before:
-        if key[0] in ("subtitles_vtt", "subtitles_srt", "transcript", "open_captions", "rendition"):
+        if key[0] in ("subtitles_vtt", "subtitles_srt", "transcript", "open_captions", "rendition", "hls"):
             assert after[key]["sha256"] != before[key]["sha256"], key
         else:
             assert after[key]["sha256"] == before[key]["sha256"], key
