@@ -83,6 +83,41 @@ def word_tokens(word: str) -> list[str]:
 
 
 PHRASE_WORDS = 4  # pinyin of up to this many neighbouring words is indexed too
+PHRASE_READINGS = 3  # other full-pinyin readings of a run, one polyphonic character read another way
+# Characters whose other reading is common inside words and which pypinyin, lacking the word in its dictionary,
+# often reads the other way (还田 huan, 首都 du, 会计 kuai, 长大 zhang, 重新 chong, 银行 hang …). Not every
+# polyphone: 的, 了, 着, 地, 得 and the like would only add readings nobody types, and tokens to the index.
+POLYPHONES = frozenset("还长行重都会乐调降朝藏参传差转便率觉省教种数处当应好相间少干担弹")
+
+
+@lru_cache(maxsize=65536)
+def _readings(char: str) -> tuple[str, ...]:
+    from pypinyin import Style, pinyin
+
+    return tuple(pinyin(char, style=Style.NORMAL, heteronym=True)[0])
+
+
+@lru_cache(maxsize=65536)
+def _other_readings(run: str) -> tuple[str, ...]:
+    """Full pinyin of `run` with one polyphonic character read another way, at most PHRASE_READINGS of them:
+    pypinyin reads 秸秆还田 as jieganhaitian, and a farmer types jieganhuantian."""
+    from pypinyin import Style, lazy_pinyin
+
+    if POLYPHONES.isdisjoint(run):
+        return ()
+    syllables = lazy_pinyin(run, style=Style.NORMAL, errors="ignore")
+    if len(syllables) != len(run):
+        return ()
+    out: list[str] = []
+    for i, char in enumerate(run):
+        if char not in POLYPHONES:
+            continue
+        for other in _readings(char):
+            if other != syllables[i] and other.isascii() and other.isalpha():
+                out.append("".join([*syllables[:i], other, *syllables[i + 1:]]).lower())
+                if len(out) == PHRASE_READINGS:
+                    return tuple(out)
+    return tuple(out)
 
 
 def phrase_tokens(text: str) -> Iterator[str]:
@@ -94,7 +129,9 @@ def phrase_tokens(text: str) -> Iterator[str]:
             run = words[i:i + n]
             if len(run) < n or not all(_HAN.match(w) for w in run):
                 break
-            yield from (p for p in _pinyin("".join(run)) if p and _RUN.fullmatch(p))
+            joined = "".join(run)
+            yield from (p for p in _pinyin(joined) if p and _RUN.fullmatch(p))
+            yield from _other_readings(joined)
 
 
 def index_tokens(text: str) -> list[str]:
