@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Integer, case, column, delete, false, func, literal, literal_column, table, text, true
 from sqlalchemy import select as select_columns
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 from sqlmodel import Session, col, select
 
 from catalog.lifecycle import Viewer
@@ -188,6 +190,24 @@ def reindex_lesson(session: Session, lesson: Lesson) -> int:
 
 # ---------------------------------------------------------------------------------------------------- searching
 
+
+class position_of(GenericFunction[int]):
+    """Where a string first occurs in another (1-based, 0 when absent): SQLite's instr, PostgreSQL's strpos."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(position_of)
+def _instr(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(position_of, "postgresql")
+def _strpos(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
 _FTS = table("searchdocument_fts", column("rowid", Integer))
 # FTS5's bm25 weights, one per column of searchdocument_fts: title, people, tags, places, description, flags,
 # transcript. Lower is better; the API shows it negated.
@@ -345,11 +365,17 @@ def search_lessons(session: Session, query: str, *, viewer: Viewer | None = None
     )
 
 
-def _segments_saying(words: Sequence[str]) -> Any:
-    """Segment entries holding every word, whole or as the start of a token (tokens are letters and digits)."""
+def _says(words: Sequence[str]) -> list[Any]:
+    """Conditions that a segment entry holds every word, whole or as the start of a token (tokens are lower-case
+    letters and digits, space-separated): a substring search, cheaper than LIKE, on both databases."""
     padded = literal(" ") + col(SearchEntry.tokens)
+    return [position_of(padded, literal(f" {w}")) > 0 for w in words]
+
+
+def _segments_saying(words: Sequence[str]) -> Any:
+    """Segment entries holding every word (see `_says`)."""
     return (select_columns(TranscriptSegment).join(SearchEntry, col(SearchEntry.segment_id) == col(TranscriptSegment.id))
-            .where(*(padded.like(f"% {w}%") for w in words)))
+            .where(*_says(words)))
 
 
 def segment_hits(session: Session, lesson_ids: Sequence[str], words: Sequence[str], *,
@@ -357,13 +383,12 @@ def segment_hits(session: Session, lesson_ids: Sequence[str], words: Sequence[st
     """The first `per_lesson` segments (in time) of each of `lesson_ids` that say every word, in that order."""
     if not lesson_ids or per_lesson <= 0:
         return []
-    padded = literal(" ") + col(SearchEntry.tokens)
     n = func.row_number().over(partition_by=col(SearchEntry.lesson_id),
                                order_by=(col(TranscriptSegment.start_s), col(TranscriptSegment.position)))
     saying = (select_columns(col(SearchEntry.lesson_id), col(TranscriptSegment.start_s), col(TranscriptSegment.end_s),
                              col(TranscriptSegment.text), n.label("n"))
               .join(TranscriptSegment, col(TranscriptSegment.id) == col(SearchEntry.segment_id))
-              .where(col(SearchEntry.lesson_id).in_(lesson_ids), *(padded.like(f"% {w}%") for w in words))
+              .where(col(SearchEntry.lesson_id).in_(lesson_ids), *_says(words))
               .subquery())
     rows = session.execute(select_columns(saying).where(saying.c.n <= per_lesson)).all()
     found: dict[str, list[Any]] = defaultdict(list)

@@ -27,6 +27,7 @@ _RUN = re.compile(r"[^\W_]+")  # letters and digits of any script: what is left 
 _HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
 _lock = threading.Lock()
 _added: set[str] = set()
+_last_words: object = None
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +42,12 @@ def _tokenizer() -> Any:
 
 def add_user_words(words: Iterable[str]) -> None:
     """Teach the tokenizer the county's own words (branch, township and speaker names), so that each stays one
-    word. Adding a word twice does nothing."""
+    word. Adding a word twice does nothing, and handing the same list again (catalog/search.py keeps it for a
+    minute) costs nothing."""
+    global _last_words
+    if words is _last_words:
+        return
+    _last_words = words
     fresh = [w for w in ({_normalise(word).strip() for word in words} - _added) if w and len(w) <= MAX_USER_WORD_CHARS]
     if not fresh:
         return
