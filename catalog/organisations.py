@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from catalog.errors import UnknownCategory
-from catalog.models import BranchType, Category, Organisation, OrgKind
+from catalog.models import BranchType, Category, Lesson, Organisation, OrgKind
+from catalog.search import reindex_lesson
 
 # From DOMAIN.md: the content categories the seeds name.
 CATEGORY_SEED: tuple[tuple[str, str], ...] = (
@@ -123,6 +124,7 @@ def import_organisations(session: Session, rows: Sequence[OrgRow]) -> OrgImportR
     """County -> township -> branch from a table's rows; importing the same rows again changes nothing. A branch
     named by earlier uploads (kept under the county) moves under the township the table gives it."""
     report = OrgImportReport()
+    moved: list[Organisation] = []
     county = get_or_create_org(session, DEFAULT_COUNTY, kind=OrgKind.COUNTY, parent_id=None)
     for row in rows:
         township_name, branch_name = " ".join(row.township.split()), " ".join(row.branch.split())
@@ -144,6 +146,7 @@ def import_organisations(session: Session, rows: Sequence[OrgRow]) -> OrgImportR
             if branch is not None:
                 branch.parent_id = township.id
                 report.branches_moved += 1
+                moved.append(branch)
         if branch is None:
             branch = Organisation(name=branch_name, kind=OrgKind.BRANCH, parent_id=township.id,
                                   branch_type=row.branch_type)
@@ -153,6 +156,10 @@ def import_organisations(session: Session, rows: Sequence[OrgRow]) -> OrgImportR
             report.branches_updated += 1
         session.add(branch)
         session.flush()
+    if moved:  # their lessons are now found under the township (the search index's township flag)
+        ids = [b.id for b in moved]
+        for lesson in session.exec(select(Lesson).where(col(Lesson.branch_id).in_(ids))).all():
+            reindex_lesson(session, lesson)
     return report
 
 

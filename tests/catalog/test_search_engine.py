@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from catalog import captions
 from catalog.db import make_engine, unit_of_work
@@ -241,8 +242,6 @@ def test_migrate_indexes_lessons_without_a_document_and_reindex_rebuilds_all(tmp
     import sys
     from pathlib import Path
 
-    from sqlmodel import select
-
     from catalog.models import SearchDocument
 
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
@@ -262,3 +261,17 @@ def test_migrate_indexes_lessons_without_a_document_and_reindex_rebuilds_all(tmp
         assert _found(engine, "用电") == [lesson_id]
     assert "已为 1 节课重建搜索索引" in run.stdout
     engine.dispose()
+
+
+def test_township_filter_follows_a_branch_moved_by_the_organisation_import(engine: Engine) -> None:
+    """A branch first named by an upload waits under the county; importing the county's table moves it under its
+    township, and its lessons are found with that township's filter from then on."""
+    from catalog.models import Organisation, OrgKind
+    from catalog.organisations import OrgRow, import_organisations
+
+    lesson_id = _lesson(engine, "冬季防火", ["注意用电安全。"], branch="新塘村党支部")
+    with unit_of_work(engine) as s:
+        import_organisations(s, [OrgRow(township="石门镇", branch="新塘村党支部", branch_type=None)])
+        township = s.exec(select(Organisation).where(Organisation.name == "石门镇",
+                                                     Organisation.kind == OrgKind.TOWNSHIP)).one()
+    assert _found(engine, "防火", township_id=township.id) == [lesson_id]
