@@ -8,9 +8,10 @@ speaker, tags), and one `SearchEntry` per segment of its current captions (for t
 
 Searching (`search_lessons`): the query is cut into words the same way; the index finds the documents holding
 every word as a whole token or as the start of one (`党` finds 党课, partially) and every flag the filters ask
-for. For the public (published lessons only: a flag too) on SQLite, FTS5 alone counts and ranks (bm25 with the
-title weighing most and the transcript least; a whole word matches both `"w"` and `"w"*`, so it counts twice) and
-only the page's rows are read. For someone who may see more (catalog/visibility.py), the index is joined to the
+for. For the public (published lessons only: a flag too) on SQLite, FTS5 alone counts and ranks, in three tiers:
+lessons with a word in a head part, by bm25 (the title weighing most; a whole word matches both `"w"` and `"w"*`,
+so it counts twice); then lessons whose transcript says every word whole; then partial matches; the last two
+newest indexed first, read straight off the index. Only the page's rows are read. For someone who may see more (catalog/visibility.py), the index is joined to the
 lessons. PostgreSQL's GIN tsvector finds; its score is per word the best part that holds it (title 8, speaker or
 series or tags 4, places or description 2, transcript 1, doubled for a whole word), since ts_rank would read every
 matching transcript. The hits are looked for only in the page's lessons.
@@ -213,6 +214,7 @@ _FTS = table("searchdocument_fts", column("rowid", Integer))
 # transcript. Lower is better; the API shows it negated.
 BM25 = "bm25(searchdocument_fts, 10.0, 5.0, 5.0, 2.0, 2.0, 0.0, 1.0)"
 WORD_COLUMNS = "{title people tags places description transcript}"
+HEAD_COLUMNS = "{title people tags places description}"
 
 
 @dataclass(frozen=True)
@@ -313,20 +315,56 @@ def _prefer_the_index(session: Session) -> str:
     return dialect
 
 
+def _fts_page(session: Session, expr: str, *, ranked: bool, offset: int, limit: int) -> list[tuple[str, float]]:
+    """Lesson ids (with -bm25, or 0) of one slice of the documents matching an FTS5 expression: by bm25, or
+    newest indexed first, which FTS5 reads straight off the index and stops at the slice's end."""
+    if limit <= 0:
+        return []
+    order = [text("rank"), _FTS.c.rowid.desc()] if ranked else [_FTS.c.rowid.desc()]
+    score = literal_column(BM25) if ranked else literal(0.0)
+    best = (select_columns(_FTS.c.rowid.label("id"), score.label("rank")).select_from(_FTS)
+            .where(text("searchdocument_fts MATCH :expr").bindparams(expr=expr)).order_by(*order)
+            .offset(offset).limit(limit).subquery())
+    rows = session.execute(select_columns(col(SearchDocument.lesson_id), best.c.rank)
+                           .join(best, best.c.id == col(SearchDocument.id))
+                           .order_by(best.c.rank, best.c.id.desc())).all()
+    return [(lesson_id, -float(rank)) for lesson_id, rank in rows]
+
+
+def _ranked_by_the_index(session: Session, query: _Query, *, offset: int,
+                         limit: int) -> tuple[int, list[tuple[str, float]]]:
+    """The public's search on SQLite, answered by FTS5 alone in three tiers: lessons with a word in a head part
+    (title, speaker, series, tags, places, description), ranked by bm25; then those whose transcript says every
+    word whole; then the partial matches; the last two newest indexed first (publication, or a later edit).
+    Only the first tier is scored, and it is small: a word as common as 党员 in every transcript no longer makes
+    bm25 score every lesson for one page."""
+    everything = query.fts5()
+    quoted = ['"' + w + '"' for w in query.words]
+    head = f"{HEAD_COLUMNS} : ({' OR '.join(q + '*' for q in quoted)})"
+    whole = f"{WORD_COLUMNS} : ({' AND '.join(quoted)})"
+    tiers = [(f"({everything}) AND ({head})", True),
+             (f"(({everything}) AND ({whole})) NOT ({head})", False),
+             (f"(({everything}) NOT ({whole})) NOT ({head})", False)]
+    counts = [session.execute(select_columns(func.count()).select_from(_FTS).where(
+        text("searchdocument_fts MATCH :expr").bindparams(expr=expr))).scalar_one() for expr, _ in tiers]
+    page: list[tuple[str, float]] = []
+    start = 0
+    for (expr, ranked), count, bonus in zip(tiers, counts, (2.0, 1.0, 0.5), strict=True):
+        lo, hi = max(offset, start), min(offset + limit, start + count)
+        if lo < hi:
+            page += [(lesson_id, bonus + score) for lesson_id, score in
+                     _fts_page(session, expr, ranked=ranked, offset=lo - start, limit=hi - lo)]
+        start += count
+    return sum(counts), page
+
+
 def _ranked(session: Session, query: _Query, *, public: bool, visible: Any, offset: int,
             limit: int) -> tuple[int, list[tuple[str, float]]]:
     """How many documents match, and a page of (lesson id, score), best first."""
     dialect = _prefer_the_index(session)
     match = query.condition(dialect, "q")
-    if dialect == "sqlite" and public:  # the index alone answers: no row of any table is read but the page's
-        total = session.execute(select_columns(func.count()).select_from(_FTS).where(match)).scalar_one()
-        best = (select_columns(_FTS.c.rowid.label("id"), literal_column(BM25).label("rank")).select_from(_FTS)
-                .where(query.condition(dialect, "q2")).order_by(text("rank"), _FTS.c.rowid.desc())
-                .offset(offset).limit(limit).subquery())
-        rows = session.execute(select_columns(col(SearchDocument.lesson_id), best.c.rank)
-                               .join(best, best.c.id == col(SearchDocument.id)).order_by(best.c.rank,
-                                                                                        best.c.id.desc())).all()
-        return int(total), [(lesson_id, -float(rank)) for lesson_id, rank in rows]
+    if dialect == "sqlite" and public:
+        return _ranked_by_the_index(session, query, offset=offset, limit=limit)
     base = (_documents(dialect).join(Lesson, col(Lesson.id) == col(SearchDocument.lesson_id))
             .where(match, visible if visible is not None else true()))
     total = session.execute(select_columns(func.count()).select_from(base.subquery())).scalar_one()
