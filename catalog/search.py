@@ -345,17 +345,24 @@ def _ranked_by_the_index(session: Session, query: _Query, *, offset: int,
     tiers = [(f"({everything}) AND ({head})", True),
              (f"(({everything}) AND ({whole})) NOT ({head})", False),
              (f"(({everything}) NOT ({whole})) NOT ({head})", False)]
-    counts = [session.execute(select_columns(func.count()).select_from(_FTS).where(
-        text("searchdocument_fts MATCH :expr").bindparams(expr=expr))).scalar_one() for expr, _ in tiers]
+    def count(expr: str) -> int:
+        return int(session.execute(select_columns(func.count()).select_from(_FTS).where(
+            text("searchdocument_fts MATCH :expr").bindparams(expr=expr))).scalar_one())
+
+    total = count(everything)
+    counts = [count(tiers[0][0])]  # the tiers' sizes, counted only as far as the page reaches
+    if offset + limit > counts[0]:
+        counts.append(count(tiers[1][0]))
+    counts.append(total - sum(counts))
     page: list[tuple[str, float]] = []
     start = 0
-    for (expr, ranked), count, bonus in zip(tiers, counts, (2.0, 1.0, 0.5), strict=True):
-        lo, hi = max(offset, start), min(offset + limit, start + count)
+    for (expr, ranked), size, bonus in zip(tiers, counts, (2.0, 1.0, 0.5), strict=False):
+        lo, hi = max(offset, start), min(offset + limit, start + size)
         if lo < hi:
             page += [(lesson_id, bonus + score) for lesson_id, score in
                      _fts_page(session, expr, ranked=ranked, offset=lo - start, limit=hi - lo)]
-        start += count
-    return sum(counts), page
+        start += size
+    return total, page
 
 
 def _ranked(session: Session, query: _Query, *, public: bool, visible: Any, offset: int,
