@@ -105,6 +105,9 @@ def _log_in(page: Any, base: str, *, password: str = PASSWORD, target: str = "/u
 
 def _fill_and_start(page: Any, video: Path) -> None:
     page.set_input_files("#file-pick", str(video))
+    # Picking the file fills an empty title from its name; let that happen first, or the change event can land
+    # between fill's clearing and its typing and the two titles run together.
+    _wait_until(page, lambda: page.input_value("#title") == "村里的党课", what="the title from the file name")
     page.fill("#title", "田间地头讲党课")
     page.select_option("#category", "skills")
     assert page.input_value("#branch") == "东风村党支部"  # an uploader's own branch, not typed
