@@ -43,7 +43,9 @@
         plainMp4();
       }
     });
-    video.preload = 'auto';
+    // Only once the media source has replaced the MP4: raising preload while the MP4 is still the source makes
+    // the browser start fetching it (a clean-clone test run caught the request).
+    hls.on(Hls.Events.MEDIA_ATTACHED, function () { video.preload = 'auto'; });
     hls.loadSource(master);
     hls.attachMedia(video);
   }
