@@ -83,16 +83,17 @@ def series_public(series: Series, *, episode_count: int = 0) -> SeriesPublic:
                         episode_count=episode_count, created_at=series.created_at, updated_at=series.updated_at)
 
 
-def _structure(session: Session, lesson: Lesson) -> dict[str, object]:
+def _structure(session: Session, lesson: Lesson, tags: list[str] | None = None) -> dict[str, object]:
     """Where the lesson sits in the library (description, series and episode, speaker, tags, publication): a few
-    primary-key lookups (the session's identity map serves repeats within a page) and one query for the tags."""
+    primary-key lookups (the session's identity map serves repeats within a page) and, unless `tags` are given
+    (a page's, read in one query), one query for the tags."""
     series = session.get(Series, lesson.series_id) if lesson.series_id else None
     speaker = session.get(Speaker, lesson.speaker_id) if lesson.speaker_id else None
     return {"description": lesson.description,
             "series": SeriesRef(id=series.id or 0, title=series.title) if series else None,
             "episode": lesson.episode if series else None,
             "speaker_ref": speaker_ref(speaker) if speaker else None,
-            "tags": tags_of(session, lesson.id), "published_at": lesson.published_at}
+            "tags": tags_of(session, lesson.id) if tags is None else tags, "published_at": lesson.published_at}
 
 
 def _error(code: str | None, message: str | None) -> ErrorPublic | None:
@@ -180,18 +181,12 @@ def lesson_summaries(session: Session, lessons: Sequence[Lesson]) -> list[Lesson
     out = []
     for lesson in lessons:
         poster = posters.get(lesson.id)
-        series = session.get(Series, lesson.series_id) if lesson.series_id else None
-        speaker = session.get(Speaker, lesson.speaker_id) if lesson.speaker_id else None
         out.append(LessonSummary(
             id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
             review_state=lesson.review_state, featured=lesson.featured,
             speaker=lesson.speaker, branch=_branch(session, lesson), category=_category(session, lesson),
             language=lesson.language, media_kind=lesson.media_kind, duration_s=lesson.duration_s,
             created_at=lesson.created_at, poster_url=asset_url(poster) if poster else None,
-            description=lesson.description,
-            series=SeriesRef(id=series.id or 0, title=series.title) if series else None,
-            episode=lesson.episode if series else None,
-            speaker_ref=speaker_ref(speaker) if speaker else None,
-            tags=tags.get(lesson.id, []), published_at=lesson.published_at,
+            **_structure(session, lesson, tags=tags.get(lesson.id, [])),
         ))
     return out
