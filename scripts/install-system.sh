@@ -13,6 +13,8 @@ if [ "$profile" = test ]; then
   have_cmd sox || need+=(sox)
   have_pkg libsox-fmt-all || need+=(libsox-fmt-all)
   have_cmd chromium || need+=(chromium)
+  have_cmd mkfs.vfat || need+=(dosfstools)
+  have_cmd mcopy || need+=(mtools)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
