@@ -13,7 +13,9 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, SecurityHeaders, body_limit_for
 from api.routes import (
     accounts,
+    broadcast,
     captions,
+    feeds,
     health,
     lessons,
     library,
@@ -26,6 +28,7 @@ from api.routes import (
     structure,
     uploads,
 )
+from api.routes import packs as pack_routes
 from api.routes import search as search_routes
 from api.static_files import STATIC_DIR, VersionedStaticFiles
 from catalog.accounts import has_admin
@@ -76,6 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(popularity.router)
     app.include_router(search_routes.router)
     app.include_router(structure.router)
+    app.include_router(feeds.router)
+    app.include_router(broadcast.router)
+    app.include_router(broadcast.page_router)
+    app.include_router(pack_routes.router)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))

@@ -561,6 +561,11 @@ def hls_backfill(
         raise typer.Exit(code=1)
 
 
+from api.cli_packs import packs_cli  # noqa: E402  (its own module: this one is long enough)
+
+cli.add_typer(packs_cli, name="packs")
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     cli()

@@ -23,11 +23,16 @@ from catalog.errors import (
     Forbidden,
     InvalidCredentials,
     InvalidDetails,
+    InvalidPack,
     InvalidTransition,
     LessonNotFound,
     LoginThrottled,
     NotAuthenticated,
     NotPublished,
+    PackEmpty,
+    PackLessonsUnavailable,
+    PackNotFound,
+    PackNotReady,
     ReasonRequired,
     SeriesNotFound,
     SpeakerNotFound,
@@ -77,6 +82,11 @@ STATUS_BY_CODE: dict[str, int] = {
     SeriesNotFound.code: 404,
     EpisodeTaken.code: 409,
     NotAPhoto.code: 422,
+    PackNotFound.code: 404,
+    InvalidPack.code: 422,
+    PackEmpty.code: 422,
+    PackLessonsUnavailable.code: 422,
+    PackNotReady.code: 409,
 }
 
 

@@ -165,3 +165,28 @@ class SeriesNotFound(CatalogError):
 class EpisodeTaken(CatalogError):
     code = "episode_taken"
     message = "这个系列里已经有这一集了，请换一个集数"
+
+
+class PackNotFound(CatalogError):
+    code = "pack_not_found"
+    message = "找不到该音频包"
+
+
+class InvalidPack(CatalogError):
+    code = "invalid_pack"
+    message = "音频包设置有误"
+
+
+class PackEmpty(CatalogError):
+    code = "pack_empty"
+    message = "所选范围内没有可以放进音频包的已发布课程"
+
+
+class PackLessonsUnavailable(CatalogError):
+    code = "pack_lessons_unavailable"
+    message = "有课程尚未发布或没有音频，不能放进音频包"
+
+
+class PackNotReady(CatalogError):
+    code = "pack_not_ready"
+    message = "音频包还在生成，请稍后再下载"

@@ -96,6 +96,11 @@ def may_manage_library(viewer: Viewer) -> bool:
     return viewer.role in SEES_EVERYTHING
 
 
+def may_make_packs(viewer: Viewer) -> bool:
+    """Audio packs hold only published lessons: the county's staff and the townships' organisers make them."""
+    return viewer.role in SEES_EVERYTHING or viewer.role == Role.ORGANISER
+
+
 def may_edit_details(viewer: Viewer, lesson: LessonFacts) -> bool:
     """A lesson's title, description and tags: reviewers and administrators always; the lesson's branch until it is
     published (as with captions: once the county has published it, changes go through the county)."""

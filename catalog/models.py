@@ -425,3 +425,89 @@ class Upload(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class PackStatus(StrEnum):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class PackOrder(StrEnum):
+    MANUAL = "manual"  # as the lessons were listed
+    EPISODE = "episode"  # by series, then episode
+    DATE = "date"  # by publication date, oldest first
+
+
+class AudioPack(SQLModel, table=True):
+    """An ordered selection of published lessons for offline players (党课随身听): a hand-picked list or a selection
+    (quarter, category, series, featured), rebuilt as a new version when one of its lessons changes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    audience: str | None = Field(default=None, max_length=100)
+    # JSON {"quarter": "2026Q3", "category": "slug", "series_id": 3, "featured": true}, or None for a list.
+    selection_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # JSON [lesson id, ...] in the order given, or None for a selection.
+    lesson_ids_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    track_order: str = Field(default=PackOrder.MANUAL, sa_type=String(16))
+    spoken_intros: bool = False
+    quarter: str | None = Field(default=None, max_length=8, unique=True)  # "2026Q3": the beat's quarterly pack
+    version: int = 0  # the newest version's number
+    stale: bool = Field(default=False, index=True)  # a lesson in the newest version changed: build the next
+    created_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AudioPackVersion(SQLModel, table=True):
+    """One build of a pack: a stored ZIP once ready. Superseded versions stay downloadable until `expires_at`."""
+
+    __table_args__ = (UniqueConstraint("pack_id", "version", name="uq_audiopackversion_pack_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pack_id: int = Field(foreign_key="audiopack.id", index=True, ondelete="CASCADE")
+    version: int
+    status: str = Field(default=PackStatus.BUILDING, sa_type=String(16), index=True)
+    progress: int = 0
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    key: str | None = Field(default=None, max_length=200)
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
+    sha256: str | None = Field(default=None, max_length=64)
+    duration_s: float = 0.0
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    built_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, index=True)  # set when a newer version is ready
+
+
+class AudioPackTrack(SQLModel, table=True):
+    """A track of a pack version: which lesson, under which file name in the ZIP."""
+
+    version_id: int = Field(foreign_key="audiopackversion.id", primary_key=True, ondelete="CASCADE")
+    n: int = Field(primary_key=True)
+    lesson_id: str | None = Field(default=None, foreign_key="lesson.id", index=True, max_length=32,
+                                  ondelete="SET NULL")
+    filename: str = Field(max_length=100)
+    title: str = Field(max_length=200)
+    duration_s: float = 0.0
+
+
+class BroadcastProgramme(SQLModel, table=True):
+    """A day's programme for the village loudspeakers (党课大家听), for the whole county or one township: fixed the
+    first time somebody asks for it (catalog/broadcast.py), so that the same date always plays the same lessons."""
+
+    __table_args__ = (UniqueConstraint("day", "township_id", name="uq_broadcastprogramme_day_township"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    # The township whose programme it is; 0 for the whole county (not NULL: PostgreSQL's unique constraints treat
+    # NULLs as distinct, and one county programme a day is the point).
+    township_id: int = 0
+    target_s: int
+    # JSON [{"lesson_id": …, "reason": "new" | "featured" | "library"}] in playing order.
+    slots_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

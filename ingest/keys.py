@@ -80,3 +80,20 @@ def sibling(key: str, name: str) -> str:
     if "/" not in key or not _ASSET_NAME.fullmatch(name):
         raise ValueError(f"invalid sibling {name!r} of {key!r}")
     return f"{key.rsplit('/', 1)[0]}/{name}"
+
+
+def audio_pack(pack_id: int, version: int) -> str:
+    """A built audio pack: packs/<id>/v<version>.zip (a new version, a new key: an earlier one stays downloadable)."""
+    if pack_id < 1 or version < 1:
+        raise ValueError(f"invalid pack {pack_id} version {version}")
+    return f"packs/{pack_id}/v{version}.zip"
+
+
+_INTRO = re.compile(r"[a-f0-9]{16,64}")
+
+
+def spoken_intro(cache_key: str) -> str:
+    """An encoded spoken intro, by the hash of what it says and how: intros/<hash>.mp3 (shared by every pack)."""
+    if not _INTRO.fullmatch(cache_key):
+        raise ValueError(f"invalid intro cache key: {cache_key!r}")
+    return f"intros/{cache_key}.mp3"

@@ -15,6 +15,7 @@ if [ "$profile" = test ]; then
   have_cmd chromium || need+=(chromium)
   have_cmd mkfs.vfat || need+=(dosfstools)
   have_cmd mcopy || need+=(mtools)
+  have_cmd unzip || need+=(unzip)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.media", "tests.support.speech", "tests.support.s3server", "tests.support.stacks"]
+pytest_plugins = ["tests.support.media", "tests.support.speech", "tests.support.s3server", "tests.support.stacks",
+                  "tests.support.packs"]
 
 STACKS = ["embedded", "services"]
 

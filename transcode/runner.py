@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -103,12 +103,13 @@ def run(
     cwd: Path | None = None,
     on_progress: Callable[[float], None] | None = None,
     progress_total_s: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CommandResult:
     """Run `args` to completion within `timeout_s`; raise CommandFailed or CommandTimedOut otherwise.
 
     With `on_progress`, the caller has put `-progress pipe:1 -nostats` into ffmpeg's arguments; the callback gets
     the fraction done (0..1 of `progress_total_s`) about once a second and 1.0 at the end. It may raise: the
-    command is then killed and the exception propagates.
+    command is then killed and the exception propagates. `env` adds to (or overrides) the inherited environment.
     """
     cmd = _with_nostdin(args)
     parse_progress = on_progress is not None
@@ -121,6 +122,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=err,
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
             start_new_session=True,
         )
         assert proc.stdout is not None

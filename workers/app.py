@@ -20,7 +20,8 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 # workers.tasks.asr first: it prepares the process for CTranslate2 before anything can import it.
-TASK_MODULES = ["workers.tasks.asr", "workers.tasks.media", "workers.tasks.uploads", "workers.tasks.maintenance"]
+TASK_MODULES = ["workers.tasks.asr", "workers.tasks.media", "workers.tasks.uploads", "workers.tasks.maintenance",
+                "workers.tasks.packs"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "sweep-jobs": {"task": "maintenance.sweep", "schedule": settings.sweep_interval_s},
             "expire-uploads": {"task": "maintenance.expire_uploads", "schedule": settings.upload_sweep_interval_s},
             "adopt-uploads": {"task": "maintenance.adopt_uploads", "schedule": settings.upload_sweep_interval_s},
+            "pack-upkeep": {"task": "maintenance.packs", "schedule": settings.pack_sweep_interval_s},
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }

@@ -49,6 +49,7 @@ from catalog.captions import SegmentFacts
 from catalog.db import unit_of_work
 from catalog.lessons import get_lesson
 from catalog.models import AssetKind, CaptionSource, CaptionVersion, Language
+from catalog.packs import mark_packs_stale
 from transcode.asr import Transcript, transcribe_file
 from transcode.captions import Cue
 from transcode.open_captions import burn_captions
@@ -362,6 +363,8 @@ def captions_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcome:
             row.caption_version = caption.version
             session.add(row)
             catalog_search.reindex_lesson(session, row)  # what the lesson says changed: so does what finds it
+            if previous != caption.version:
+                mark_packs_stale(session, lesson.lesson_id)  # packs carry the transcript as lyrics
     if previous != caption.version:  # a run redoing the published version (a follow-up, a crash) removes nothing
         remove_superseded_files(ctx, lesson.lesson_id, caption.version, [r.label for r in state.renditions],
                                 previous=previous)

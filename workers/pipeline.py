@@ -39,7 +39,8 @@ from catalog import jobs
 from catalog.assets import AssetFacts, list_assets, record_asset
 from catalog.db import unit_of_work
 from catalog.lessons import get_lesson
-from catalog.models import JobState, Organisation
+from catalog.models import AssetKind, JobState, Organisation
+from catalog.packs import mark_packs_stale
 from ingest.errors import IngestError
 from transcode import silk
 from transcode.errors import TranscodeError
@@ -194,6 +195,8 @@ def _record_failure(ctx: Context, lesson_id: str, step: str, owner: str, code: s
 def _record_outcome(session: Session, lesson_id: str, outcome: StepOutcome) -> None:
     for kind, label, facts in outcome.assets:
         record_asset(session, lesson_id, kind, facts, label=label)
+        if kind == AssetKind.AUDIO_EDITION:
+            mark_packs_stale(session, lesson_id)  # a revision's new audio: packs holding the lesson get a new version
     if outcome.media_kind is None and outcome.duration_s is None:
         return
     lesson = get_lesson(session, lesson_id)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transcode.ladder import LARGE_RUNG_X264_PARAMS
@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = 3
     job_stale_pending_s: float = 600.0
     sweep_interval_s: float = 15.0
+    # Audio packs: a build's lease; the beat builds stale packs' next versions, re-enqueues builds whose worker died
+    # and deletes superseded versions past their 90 days.
+    pack_lease_s: float = 120.0
+    pack_sweep_interval_s: float = 60.0
+    pack_voice: str = "zf_xiaoxiao"  # the spoken intros' voice (transcode/tts.py)
 
     # Two pool processes: a lesson's poster and audio edition run beside its renditions, in the CPU the encoder
     # leaves idle (1.3 s of a 60 s phone clip's 22 s on two cores, bench/pipeline.py). Speech workers use 1.
@@ -103,6 +108,11 @@ class Settings(BaseSettings):
     presigned_url_expires_s: int = 600
     log_level: str = "INFO"
 
+    # Podcast feeds and the daily broadcast (api/feeds.py, catalog/broadcast.py). Absolute links in feeds and M3U
+    # playlists start with public_url (https://weike.example.gov.cn); unset, with the address the request came to.
+    public_url: str | None = None
+    broadcast_minutes: int = Field(default=20, ge=1, le=240)  # a day's programme for the village loudspeakers
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         data_dir = self.data_dir.expanduser().resolve()
@@ -111,6 +121,13 @@ class Settings(BaseSettings):
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'weike.sqlite3'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", f"file://{data_dir / 'store'}")
+        if self.public_url is not None:
+            public_url = self.public_url.strip().rstrip("/")
+            parts = urlsplit(public_url)
+            if public_url and (parts.scheme not in ("http", "https") or not parts.netloc or parts.query
+                               or parts.fragment):
+                raise ValueError("WEIKE_PUBLIC_URL must be an http(s) address such as https://weike.example.gov.cn")
+            object.__setattr__(self, "public_url", public_url or None)
         if self.models_dir is None:
             object.__setattr__(self, "models_dir", default_cache_dir())
         if not self.broker_url:

@@ -592,6 +592,106 @@ def on_library_page(kind: str) -> Call:
     return call
 
 
+def on_air(path: str) -> Call:
+    """A feed or the broadcast, after giving every matrix lesson an audio edition (real bytes in the stack's
+    storage) and putting them all in one new series and in 技能培训; `{series}` and `{tomorrow}` are filled in."""
+
+    def call(w: World, who: Who, state: str) -> Reply:
+        from datetime import timedelta
+
+        from catalog.broadcast import county_today
+        from catalog.lessons import get_lesson as lesson_of
+        from catalog.models import Series
+        from catalog.organisations import find_category
+
+        ctx = context_for(w.settings)
+        with unit_of_work(ctx.engine) as s:
+            series = Series(title="随身听系列")
+            s.add(series)
+            s.flush()
+            skills = find_category(s, "skills")
+            for made in w.lessons.values():
+                lesson = lesson_of(s, made.id)
+                assert lesson is not None and skills is not None
+                lesson.series_id, lesson.category_id = series.id, skills.id
+                s.add(lesson)
+                stored = ctx.storage.put(keys.lesson_asset(made.id, "audio.mp3"), io.BytesIO(b"ID3 " + made.sha256.encode()),
+                                         content_type="audio/mpeg")
+                record_asset(s, made.id, AssetKind.AUDIO_EDITION, AssetFacts(
+                    stored.key, "audio/mpeg", stored.size_bytes, stored.sha256, duration_s=300.0))
+        tomorrow = (county_today() + timedelta(days=1)).isoformat()
+        return w.request(who, "GET", path.format(series=series.id, tomorrow=tomorrow))
+
+    return call
+
+
+def pack_makers(status: int) -> Expect:
+    """Audio packs: the county's staff and the townships' organisers make them."""
+    return lambda who, state: (401 if who.anonymous else 403 if who.role == "uploader" else status)
+
+
+def pack_create_expect(who: Who, state: str) -> int:
+    """A pack of the state's lesson: only a published one goes in, whoever asks."""
+    if who.anonymous or who.role == "uploader":
+        return 401 if who.anonymous else 403
+    return 201 if state == "published" else 422
+
+
+def give_audio(w: World, lesson_id: str) -> None:
+    """An audio edition for a matrix lesson (bytes that are never built into a pack here)."""
+    from catalog.assets import has_asset
+
+    ctx = context_for(w.settings)
+    with unit_of_work(ctx.engine) as s:
+        if has_asset(s, lesson_id, AssetKind.AUDIO_EDITION):
+            return
+        stored = ctx.storage.put(keys.lesson_asset(lesson_id, "audio.mp3"), io.BytesIO(b"ID3 " + lesson_id.encode()),
+                                 content_type="audio/mpeg")
+        record_asset(s, lesson_id, AssetKind.AUDIO_EDITION, AssetFacts(
+            stored.key, "audio/mpeg", stored.size_bytes, stored.sha256, duration_s=300.0))
+
+
+def pack_of_states_lesson(w: World, who: Who, state: str) -> Reply:
+    made = w.lessons[state]
+    give_audio(w, made.id)
+    return w.request(who, "POST", "/api/v1/packs", json={"title": "随身听", "lesson_ids": [made.id]})
+
+
+def on_pack(method: str, suffix: str = "") -> Call:
+    """A request to a pack (building: no worker runs here) holding the published matrix lesson."""
+
+    def call(w: World, who: Who, state: str) -> Reply:
+        from catalog import packs
+        from catalog.lifecycle import Viewer
+        from catalog.models import Role
+        from workers.packs import plan_version
+
+        made = w.lessons["published"]
+        give_audio(w, made.id)
+        with unit_of_work(context_for(w.settings).engine) as s:
+            pack = packs.create_pack(s, Viewer(username="matrix", role=Role.ADMIN), title="矩阵", lesson_ids=[made.id])
+            plan_version(s, pack)
+            pack_id = pack.id
+        return w.request(who, method, f"/api/v1/packs/{pack_id}{suffix}")
+
+    return call
+
+
+def on_air_published_only(w: World, who: Who, state: str, r: Reply) -> list[str]:
+    """Feeds, playlists and programmes carry the published matrix lesson (by its id or its audio's) and no other."""
+    if r.status_code != 200:
+        return []
+    from catalog.assets import list_assets
+
+    shown = set()
+    with unit_of_work(context_for(w.settings).engine) as s:
+        for st, made in w.lessons.items():
+            audio = [a.public_id for a in list_assets(s, made.id) if a.kind == AssetKind.AUDIO_EDITION]
+            if made.id in r.text or any(public_id in r.text for public_id in audio):
+                shown.add(st)
+    return [] if shown == {"published"} else [f"on air: the lessons {sorted(shown)}"]
+
+
 def links_published_only(w: World, who: Who, state: str, r: Reply) -> list[str]:
     """A library page lists the state's lesson if it is published, for everybody alike (insiders included)."""
     if r.status_code != 200:
@@ -734,6 +834,27 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/branches/{org_id}"): Row(public(200), on_library_page("branches"), lesson=True,
                                        check=links_published_only),
     ("GET", "/search"): Row(public(200), on_library_page("search"), lesson=True, check=links_published_only),
+    # Podcast feeds and the daily broadcast: public, the same for everybody (the feeds, the playlists and the
+    # programmes read no credentials), published lessons only.
+    ("GET", "/feeds/all.xml"): Row(public(200), on_air("/feeds/all.xml"), identifies=False,
+                                   check=on_air_published_only),
+    ("GET", "/feeds/series/{series_id}.xml"): Row(public(200), on_air("/feeds/series/{series}.xml"),
+                                                  identifies=False, check=on_air_published_only),
+    ("GET", "/feeds/categories/{slug}.xml"): Row(public(200), on_air("/feeds/categories/skills.xml"),
+                                                 identifies=False, check=on_air_published_only),
+    ("GET", "/feeds/artwork.png"): Row(public(200), fetch("GET", "/feeds/artwork.png"), identifies=False),
+    ("GET", "/api/v1/broadcast/{day}"): Row(public(200), on_air("/api/v1/broadcast/{tomorrow}"), identifies=False,
+                                            check=on_air_published_only),
+    ("GET", "/broadcast/{day}.m3u"): Row(public(200), on_air("/broadcast/{tomorrow}.m3u"), identifies=False,
+                                         check=on_air_published_only),
+    ("GET", "/broadcast"): Row(public(200), on_air("/broadcast"), check=on_air_published_only),
+    # Audio packs hold only published lessons: anybody lists them and downloads a ready one; the county's staff and
+    # the townships' organisers make and rebuild them. (No worker runs here: a new pack stays building.)
+    ("GET", "/api/v1/packs"): Row(public(200), fetch("GET", "/api/v1/packs"), identifies=False),
+    ("POST", "/api/v1/packs"): Row(pack_create_expect, pack_of_states_lesson, lesson=True, mutates=True),
+    ("GET", "/api/v1/packs/{pack_id}"): Row(public(200), on_pack("GET"), identifies=False),
+    ("GET", "/api/v1/packs/{pack_id}/download"): Row(public(409), on_pack("GET", "/download"), identifies=False),
+    ("POST", "/api/v1/packs/{pack_id}/rebuild"): Row(pack_makers(409), on_pack("POST", "/rebuild"), mutates=True),
     # Popularity: a play of a published lesson counts (nobody's credentials read); anything else is not found.
     ("POST", "/api/v1/lessons/{lesson_id}/plays"): Row(lambda who, state: 204 if state == "published" else 404,
                                                        fetch("POST", LESSON + "/plays"), lesson=True,

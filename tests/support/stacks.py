@@ -87,6 +87,8 @@ def settings_env(settings: object) -> dict[str, str]:
         "WEIKE_STORAGE_URL": settings.storage_url,
         "WEIKE_BROKER_URL": settings.broker_url,
         "WEIKE_JOB_LEASE_S": str(settings.job_lease_s),
+        "WEIKE_PACK_LEASE_S": str(settings.pack_lease_s),
+        "WEIKE_PACK_SWEEP_INTERVAL_S": str(settings.pack_sweep_interval_s),
         "WEIKE_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
         "WEIKE_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
         "WEIKE_WORKER_CONCURRENCY": str(settings.worker_concurrency),
@@ -155,6 +157,8 @@ def test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyp
         "data_dir": data_dir,
         "job_lease_s": 8.0,
         "sweep_interval_s": 2.0,
+        "pack_lease_s": 8.0,
+        "pack_sweep_interval_s": 2.0,
         "worker_heartbeat_s": 1.0,
         "job_stale_pending_s": 120.0,
         # Speech recognition is slow on a small CPU: tests that want captions ask for them (asr_enabled=True).
