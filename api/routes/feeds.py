@@ -1,6 +1,7 @@
 """The library's podcast feeds (api/feeds.py builds them): every published lesson with an audio edition
 (`/feeds/all.xml`, the newest 300), a series' (`/feeds/series/{id}.xml`) and a category's
-(`/feeds/categories/{slug}.xml`), newest first, and their artwork. The same for everybody: no credentials are read,
+(`/feeds/categories/{slug}.xml`), newest first, an audio pack's (`/feeds/packs/{id}.xml`), in track order, and
+their artwork. The same for everybody: no credentials are read,
 answers may be cached (five minutes), an unchanged feed is a 304, and HEAD is answered too (some apps ask it
 first). An unknown series or category is a 404 with the API's `{code, message}`: feeds are read by apps."""
 
@@ -15,8 +16,10 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
 from api.feeds import ARTWORK_PATH, FeedChannel, artwork_png, feed_items, feed_response, render_feed, site_url
 from api.routes.library import path_id
+from catalog import packs
 from catalog.broadcast import on_air_lessons
 from catalog.library import category_by_slug, get_series
+from catalog.models import AudioPack
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,3 +79,24 @@ def feed_artwork(request: Request) -> Response:
     """The feeds' square artwork (PNG, 1400 px)."""
     return feed_response(request, artwork_png(), media_type="image/png", max_age_s=ARTWORK_MAX_AGE_S,
                          compress=False)
+
+
+@router.api_route("/feeds/packs/{pack_id}.xml", methods=["GET", "HEAD"])
+def pack_feed(pack_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """An audio pack's lessons as a podcast, in track order (serial): the newest version's tracks that are still
+    published, so a phone can follow the same selection as the small players."""
+    number = path_id(pack_id)
+    pack = session.get(AudioPack, number) if number is not None else None
+    if pack is None or pack.id is None:
+        raise ApiError(404, "pack_not_found", "找不到该音频包")
+    newest = packs.newest_version(session, pack)
+    order = [t.lesson_id for t in packs.version_tracks(session, newest.id or 0) if t.lesson_id] if newest else []
+    by_id = {o.lesson.id: o for o in on_air_lessons(session, lesson_ids=order)}
+    base_url = site_url(request, settings)
+    audience = f"（{pack.audience}）" if pack.audience else ""
+    channel = _channel(base_url, title=f"{pack.title} · {SITE_TITLE}",
+                       description=f"音频包《{pack.title}》{audience}的全部课程。{SITE_DESCRIPTION}",
+                       page=f"/packs/{pack.id}", feed=f"/feeds/packs/{pack.id}.xml", serial=True,
+                       updated_at=pack.updated_at)
+    lessons = [by_id[i] for i in order if i in by_id]
+    return feed_response(request, render_feed(channel, feed_items(session, lessons, base_url=base_url)))

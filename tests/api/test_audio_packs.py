@@ -306,3 +306,23 @@ def test_a_lesson_deleted_under_a_building_pack_fails_it_with_a_clear_error(
     got = staff.get(f"/api/v1/packs/{pack['id']}").json()
     assert got["status"] == "failed" and got["error"]["code"] and got["download_url"] is None
     assert any("\u4e00" <= ch <= "\u9fff" for ch in got["error"]["message"])
+
+
+def test_a_packs_feed_lists_its_published_lessons_in_track_order(settings: Settings, staff: TestClient,
+                                                                 public: TestClient, audio_edition_mp3: Path) -> None:
+    import feedparser
+
+    ids = [published_audio_lesson(settings, f"随身听第{i}课", audio_edition_mp3) for i in (1, 2, 3)]
+    pack = ready_pack(staff, settings, {"title": "海上党支部 随身听", "audience": "海上党支部",
+                                        "lesson_ids": [ids[2], ids[0], ids[1]]})
+    r = public.get(pack["feed_url"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/rss+xml")
+    feed = feedparser.parse(r.content)
+    assert not feed.bozo and "海上党支部 随身听" in feed.feed.title
+    assert [e.title for e in feed.entries] == ["随身听第3课", "随身听第1课", "随身听第2课"]
+    assert all(e.enclosures[0].type == "audio/mpeg" for e in feed.entries)
+    staff.post(f"/api/v1/lessons/{ids[0]}/review", json={"action": "withdraw", "reasons": ["other"]})
+    feed = feedparser.parse(public.get(pack["feed_url"]).content)
+    assert [e.title for e in feed.entries] == ["随身听第3课", "随身听第2课"]  # gone at once, before the rebuild
+    assert public.get("/feeds/packs/999.xml").status_code == 404
+    assert public.get("/feeds/packs/abc.xml").status_code == 404

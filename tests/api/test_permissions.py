@@ -657,7 +657,7 @@ def pack_of_states_lesson(w: World, who: Who, state: str) -> Reply:
     return w.request(who, "POST", "/api/v1/packs", json={"title": "随身听", "lesson_ids": [made.id]})
 
 
-def on_pack(method: str, suffix: str = "") -> Call:
+def on_pack(method: str, suffix: str = "", *, at: str = "/api/v1/packs/{pack}") -> Call:
     """A request to a pack (building: no worker runs here) holding the published matrix lesson."""
 
     def call(w: World, who: Who, state: str) -> Reply:
@@ -672,7 +672,7 @@ def on_pack(method: str, suffix: str = "") -> Call:
             pack = packs.create_pack(s, Viewer(username="matrix", role=Role.ADMIN), title="矩阵", lesson_ids=[made.id])
             plan_version(s, pack)
             pack_id = pack.id
-        return w.request(who, method, f"/api/v1/packs/{pack_id}{suffix}")
+        return w.request(who, method, at.format(pack=pack_id) + suffix)
 
     return call
 
@@ -855,6 +855,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/packs/{pack_id}"): Row(public(200), on_pack("GET"), identifies=False),
     ("GET", "/api/v1/packs/{pack_id}/download"): Row(public(409), on_pack("GET", "/download"), identifies=False),
     ("POST", "/api/v1/packs/{pack_id}/rebuild"): Row(pack_makers(409), on_pack("POST", "/rebuild"), mutates=True),
+    ("GET", "/feeds/packs/{pack_id}.xml"): Row(public(200), on_pack("GET", at="/feeds/packs/{pack}.xml"),
+                                               identifies=False, check=on_air_published_only),
     # Popularity: a play of a published lesson counts (nobody's credentials read); anything else is not found.
     ("POST", "/api/v1/lessons/{lesson_id}/plays"): Row(lambda who, state: 204 if state == "published" else 404,
                                                        fetch("POST", LESSON + "/plays"), lesson=True,
