@@ -147,8 +147,8 @@ class S3Store:
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    def put(self, key: str, data: BinaryIO | Path, *,
-            content_type: str = "application/octet-stream") -> StoredObject:
+    def put(self, key: str, data: BinaryIO | Path, *, content_type: str = "application/octet-stream",
+            handover: bool = False) -> StoredObject:
         validate_key(key)
         with open_source(data) as src:
             reader = HashingReader(src)

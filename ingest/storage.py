@@ -26,9 +26,11 @@ class StoredObject:
 
 
 class Storage(Protocol):
-    def put(self, key: str, data: BinaryIO | Path, *,
-            content_type: str = "application/octet-stream") -> StoredObject:
-        """Store `data` under `key` (replacing any object there); visible only once complete."""
+    def put(self, key: str, data: BinaryIO | Path, *, content_type: str = "application/octet-stream",
+            handover: bool = False) -> StoredObject:
+        """Store `data` under `key` (replacing any object there); visible only once complete. `handover`: the
+        caller never writes to the file `data` again (it may delete it), so a local store may keep it as it is
+        rather than copy it."""
         ...
 
     def put_if_absent(self, key: str, data: BinaryIO | Path, *,

@@ -186,7 +186,8 @@ def build_version(ctx: Context, version_id: int) -> None:
             zip_path = tmp / "pack.zip"
             _write_pack(ctx, tmp, zip_path, title=title, version=number, audience=audience, sources=sources,
                         intros=intros, on_progress=progress)
-            stored = ctx.storage.put(keys.audio_pack(pack_id, number), zip_path, content_type="application/zip")
+            stored = ctx.storage.put(keys.audio_pack(pack_id, number), zip_path, content_type="application/zip",
+                                     handover=True)
     except _LostLease:
         log.warning("pack version %s: lease lost, leaving the build to its new owner", version_id)
         return

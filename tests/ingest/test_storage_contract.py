@@ -50,6 +50,19 @@ def test_put_from_a_path_and_replace(store: Storage, tmp_path: Path) -> None:
         assert f.read() == b"second version"
 
 
+def test_a_handed_over_file_is_stored_whole_and_outlives_its_name(store: Storage, tmp_path: Path) -> None:
+    data = b"PK\x03\x04 a built pack " * 50_000
+    src = tmp_path / "pack.zip"
+    src.write_bytes(data)
+    stored = store.put("packs/1/v1.zip", src, content_type="application/zip", handover=True)
+    src.unlink()  # the builder's scratch folder goes
+
+    assert (stored.size_bytes, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    with store.open("packs/1/v1.zip") as f:
+        assert f.read() == data
+    assert leftovers(store) == []
+
+
 def test_missing_objects(store: Storage) -> None:
     assert not store.exists("lessons/none/720p.mp4")
     assert store.stat("lessons/none/720p.mp4") is None
