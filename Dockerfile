@@ -3,7 +3,7 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 WEIKE_DATA_DIR=/data
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg fonts-noto-cjk curl \
+ && apt-get install -y --no-install-recommends ffmpeg fonts-noto-cjk curl mtools libchromaprint-tools espeak-ng \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

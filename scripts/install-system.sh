@@ -8,13 +8,14 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 
 have_cmd ffmpeg && have_cmd ffprobe || need+=(ffmpeg)
 have_pkg fonts-noto-cjk || need+=(fonts-noto-cjk)
+have_cmd mcopy || need+=(mtools)  # weike packs write onto a FAT image
+have_cmd fpcalc || need+=(libchromaprint-tools)  # copy detection: the sound's fingerprint
 if [ "$profile" = test ]; then
   have_cmd espeak-ng || need+=(espeak-ng)
   have_cmd sox || need+=(sox)
   have_pkg libsox-fmt-all || need+=(libsox-fmt-all)
   have_cmd chromium || need+=(chromium)
   have_cmd mkfs.vfat || need+=(dosfstools)
-  have_cmd mcopy || need+=(mtools)
   have_cmd unzip || need+=(unzip)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
