@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 	@bash scripts/install-system.sh test
+	@PYTHON=$(BIN)/python bash scripts/install-models.sh >/dev/null
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -97,3 +97,10 @@ def spoken_intro(cache_key: str) -> str:
     if not _INTRO.fullmatch(cache_key):
         raise ValueError(f"invalid intro cache key: {cache_key!r}")
     return f"intros/{cache_key}.mp3"
+
+
+def speech_clip(cache_key: str) -> str:
+    """A voice's clip of a lesson's or a number's words (WAV), by the hash of what and who: intros/clips/<hash>.wav."""
+    if not _INTRO.fullmatch(cache_key):
+        raise ValueError(f"invalid speech clip key: {cache_key!r}")
+    return f"intros/clips/{cache_key}.wav"

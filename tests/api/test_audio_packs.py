@@ -326,3 +326,31 @@ def test_a_packs_feed_lists_its_published_lessons_in_track_order(settings: Setti
     assert [e.title for e in feed.entries] == ["随身听第3课", "随身听第2课"]  # gone at once, before the rebuild
     assert public.get("/feeds/packs/999.xml").status_code == 404
     assert public.get("/feeds/packs/abc.xml").status_code == 404
+
+
+def test_spoken_intros_go_before_the_unchanged_lessons(settings: Settings, staff: TestClient, public: TestClient,
+                                                      audio_edition_mp3: Path, tmp_path: Path) -> None:
+    from mutagen.mp3 import MP3
+
+    from transcode.mp3_frames import scan_mp3
+
+    ids = [published_audio_lesson(settings, t, audio_edition_mp3, speaker="王建国")
+           for t in ("秸秆还田的好处", "渔船安全生产")]
+    pack = ready_pack(staff, settings, {"title": "带介绍的包", "lesson_ids": ids, "spoken_intros": True})
+    edition = scan_mp3(audio_edition_mp3)
+    edition_audio = audio_edition_mp3.read_bytes()[edition.audio_start:edition.end]
+    edition_s = float(_duration(audio_edition_mp3))
+    with zipfile.ZipFile(download(public, pack, tmp_path / "intros.zip")) as zf:
+        zf.extractall(tmp_path / "out")
+    for track in pack["tracks"]:
+        path = tmp_path / "out" / track["filename"]
+        data = path.read_bytes()
+        joined = scan_mp3(path)
+        # The lesson's own audio frames, byte for byte, end the track; one header frame counts every frame.
+        assert data[:joined.end].endswith(edition_audio)
+        assert joined.frame_count > edition.frame_count
+        assert joined.info is not None and joined.info.frames == joined.frame_count
+        total_s = MP3(path).info.length
+        assert 2.0 < total_s - edition_s < 12.0, total_s  # a few seconds of intro and pause
+        assert float(_duration(path)) == pytest.approx(total_s, abs=0.05)
+        assert ID3(path)["TRCK"].text == [f"{track['n']}/2"]
