@@ -122,3 +122,53 @@ def make_intros(ctx: Context, tmp: Path, planned: Sequence[PlannedIntro],
             if on_made is not None:
                 on_made(made)
     return len(missing)
+
+
+WARM_NUMBERS = 60  # "第一课。" … "第六十课。": every pack's first tracks
+WARM_DAYS = 120  # lessons published this recently get their clip before any pack asks (the quarterly pack will)
+WARM_BATCH = 8  # clips said per task run, so one run stays short
+CLIP_TASK = "media.intro_clips"
+
+
+def clips_to_warm(ctx: Context, *, limit: int = WARM_BATCH) -> list[str]:
+    """Texts whose clips the next packs will need and the store lacks: track numbers first, then the lesson parts
+    of recently published lessons (as their intros would say them, at any track)."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from catalog.db import unit_of_work
+    from catalog.models import Lesson, Organisation, ReviewState, Speaker, utcnow
+    from transcode.intros import intro_parts, speech_cache_key
+
+    name = voice_for(ctx).name
+    wanted: list[str] = []
+
+    def want(text: str) -> bool:
+        if text and not ctx.storage.exists(keys.speech_clip(speech_cache_key(text, name))):
+            wanted.append(text)
+        return len(wanted) >= limit
+
+    for n in range(1, WARM_NUMBERS + 1):
+        if want(intro_parts(n, "").number):
+            return wanted
+    since = utcnow() - timedelta(days=WARM_DAYS)
+    with unit_of_work(ctx.engine) as session:
+        lessons = session.exec(select(Lesson).where(col(Lesson.review_state) == ReviewState.PUBLISHED,
+                                                    col(Lesson.published_at) >= since)
+                               .order_by(col(Lesson.published_at).desc()).limit(200)).all()
+        for lesson in lessons:
+            speaker = session.get(Speaker, lesson.speaker_id).name if lesson.speaker_id else lesson.speaker  # type: ignore[union-attr]
+            branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
+            if want(intro_parts(1, lesson.title, speaker, branch.name if branch else None).lesson):
+                break
+    return wanted
+
+
+def warm_clips(ctx: Context, texts: Sequence[str]) -> int:
+    """Say and store the clips of `texts` (the `media.intro_clips` task's body); returns how many were said."""
+    from transcode.intros import IntroSynthesizer
+
+    synthesizer = IntroSynthesizer(voice_for(ctx), clips=StoredClips(ctx.storage))
+    with ThreadPoolExecutor(max_workers=SYNTHESIS_THREADS, thread_name_prefix="weike-clip") as pool:
+        return sum(1 for _ in pool.map(synthesizer.clip, texts))

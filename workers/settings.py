@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     pack_lease_s: float = 120.0
     pack_sweep_interval_s: float = 60.0
     pack_voice: str = "zf_xiaoxiao"  # the spoken intros' voice (transcode/tts.py)
+    pack_warm_intros: bool = True  # say track numbers' and new lessons' intro clips before any pack needs them
 
     # Two pool processes: a lesson's poster and audio edition run beside its renditions, in the CPU the encoder
     # leaves idle (1.3 s of a 60 s phone clip's 22 s on two cores, bench/pipeline.py). Speech workers use 1.

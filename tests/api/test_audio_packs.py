@@ -354,3 +354,34 @@ def test_spoken_intros_go_before_the_unchanged_lessons(settings: Settings, staff
         assert 2.0 < total_s - edition_s < 12.0, total_s  # a few seconds of intro and pause
         assert float(_duration(path)) == pytest.approx(total_s, abs=0.05)
         assert ID3(path)["TRCK"].text == [f"{track['n']}/2"]
+
+
+def test_intro_clips_are_said_ahead_so_a_pack_only_joins_them(settings: Settings, staff: TestClient,
+                                                              audio_edition_mp3: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from transcode.intros import intro_parts, speech_cache_key
+    from workers import pack_intros
+
+    ids = [published_audio_lesson(settings, f"提前准备的第{i}课", audio_edition_mp3) for i in (1, 2)]
+    ctx = context_for(settings)
+    texts = pack_intros.clips_to_warm(ctx, limit=100)
+    voice = pack_intros.voice_for(ctx).name
+    assert texts[0] == "第一课。" and len([t for t in texts if t.startswith("第") and t.endswith("课。")]) >= 60
+    assert intro_parts(1, "提前准备的第1课", "李书记", "东风村党支部").lesson in texts
+    made = pack_intros.warm_clips(ctx, [t for t in texts if "提前准备" in t] + ["第一课。", "第二课。"])
+    assert made == 4
+    assert ctx.storage.exists(f"intros/clips/{speech_cache_key('第一课。', voice)}.wav")
+    later = pack_intros.clips_to_warm(ctx, limit=100)
+    assert "第一课。" not in later and not any("提前准备" in t for t in later)
+    # The pack now synthesises nothing (a spy on the voice, which still speaks): every clip it needs is stored.
+    said: list[str] = []
+    voice = pack_intros.voice_for(ctx)
+    real = voice.synthesize
+
+    def spy(text: str) -> object:
+        said.append(text)
+        return real(text)
+
+    monkeypatch.setattr(voice, "synthesize", spy)
+    ready_pack(staff, settings, {"title": "只拼接的包", "lesson_ids": ids, "spoken_intros": True})
+    assert said == []

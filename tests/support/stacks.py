@@ -89,6 +89,7 @@ def settings_env(settings: object) -> dict[str, str]:
         "WEIKE_JOB_LEASE_S": str(settings.job_lease_s),
         "WEIKE_PACK_LEASE_S": str(settings.pack_lease_s),
         "WEIKE_PACK_SWEEP_INTERVAL_S": str(settings.pack_sweep_interval_s),
+        "WEIKE_PACK_WARM_INTROS": str(settings.pack_warm_intros).lower(),
         "WEIKE_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
         "WEIKE_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
         "WEIKE_WORKER_CONCURRENCY": str(settings.worker_concurrency),
@@ -159,6 +160,8 @@ def test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyp
         "sweep_interval_s": 2.0,
         "pack_lease_s": 8.0,
         "pack_sweep_interval_s": 2.0,
+        # Saying intro clips ahead of time would keep a test's worker busy: the tests that want it ask for it.
+        "pack_warm_intros": False,
         "worker_heartbeat_s": 1.0,
         "job_stale_pending_s": 120.0,
         # Speech recognition is slow on a small CPU: tests that want captions ask for them (asr_enabled=True).
