@@ -36,6 +36,9 @@ bench: install
 	$(BIN)/python bench/asr.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/library.py
+	$(BIN)/python bench/pack_zip.py
+	$(BIN)/python bench/packs.py
+	$(BIN)/python bench/tts_voices.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
