@@ -294,7 +294,7 @@ def record_build_progress(session: Session, version_id: int, *, owner: str, prog
     return True
 
 
-def finish_build(session: Session, version_id: int, *, owner: str, key: str, size_bytes: int, sha256: str,
+def finish_build(session: Session, version_id: int, *, owner: str, key: str, size_bytes: int, sha256: str | None,
                  now: datetime | None = None) -> bool:
     """The version is ready; earlier ready versions start their 90 days. False when it was not this worker's."""
     now = now or utcnow()

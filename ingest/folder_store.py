@@ -56,7 +56,7 @@ class FolderStore:
                 raise
         return tmp, reader.size_bytes, reader.hexdigest()
 
-    def _stage_by_link(self, source: Path) -> tuple[Path, int, str] | None:
+    def _stage_by_link(self, source: Path, *, digest: bool = True) -> tuple[Path, int, str] | None:
         """A handed-over file on the store's own disk, linked into staging rather than copied (a built pack of
         hundreds of megabytes is then written once, not twice): only read (hashed) and fsynced. None when it is
         on another disk or the filesystem has no hard links."""
@@ -69,19 +69,22 @@ class FolderStore:
             return None  # another disk, or a filesystem without hard links: copy instead
         try:
             with local_write_errors("writing a staging file"), tmp.open("rb+") as f:
-                reader = HashingReader(f)
-                reader.drain()
+                size, sha256 = os.fstat(f.fileno()).st_size, ""
+                if digest:
+                    reader = HashingReader(f)
+                    reader.drain()
+                    size, sha256 = reader.size_bytes, reader.hexdigest()
                 os.fchmod(f.fileno(), FILE_MODE)
                 os.fsync(f.fileno())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return tmp, reader.size_bytes, reader.hexdigest()
+        return tmp, size, sha256
 
     def put(self, key: str, data: BinaryIO | Path, *, content_type: str = "application/octet-stream",
-            handover: bool = False) -> StoredObject:
+            handover: bool = False, digest: bool = True) -> StoredObject:
         target = self._path(key)
-        linked = self._stage_by_link(data) if handover and isinstance(data, Path) else None
+        linked = self._stage_by_link(data, digest=digest) if handover and isinstance(data, Path) else None
         tmp, size, sha256 = linked or self._stage(data)
         try:
             with local_write_errors(f"publishing {key}"):

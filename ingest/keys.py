@@ -104,3 +104,10 @@ def speech_clip(cache_key: str) -> str:
     if not _INTRO.fullmatch(cache_key):
         raise ValueError(f"invalid speech clip key: {cache_key!r}")
     return f"intros/clips/{cache_key}.wav"
+
+
+def pack_cover(cache_key: str) -> str:
+    """A drawn pack cover, by the hash of what it shows: packs/covers/<hash>.jpg (a rebuild draws nothing)."""
+    if not _INTRO.fullmatch(cache_key):
+        raise ValueError(f"invalid cover key: {cache_key!r}")
+    return f"packs/covers/{cache_key}.jpg"

@@ -148,7 +148,7 @@ class S3Store:
     # -- writing -------------------------------------------------------------------------------------------
 
     def put(self, key: str, data: BinaryIO | Path, *, content_type: str = "application/octet-stream",
-            handover: bool = False) -> StoredObject:
+            handover: bool = False, digest: bool = True) -> StoredObject:
         validate_key(key)
         with open_source(data) as src:
             reader = HashingReader(src)

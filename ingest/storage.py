@@ -27,10 +27,11 @@ class StoredObject:
 
 class Storage(Protocol):
     def put(self, key: str, data: BinaryIO | Path, *, content_type: str = "application/octet-stream",
-            handover: bool = False) -> StoredObject:
+            handover: bool = False, digest: bool = True) -> StoredObject:
         """Store `data` under `key` (replacing any object there); visible only once complete. `handover`: the
         caller never writes to the file `data` again (it may delete it), so a local store may keep it as it is
-        rather than copy it."""
+        rather than copy it. `digest=False`: the caller has no use for the SHA-256, so a store that would read the
+        bytes again only to hash them may leave `sha256` empty."""
         ...
 
     def put_if_absent(self, key: str, data: BinaryIO | Path, *,

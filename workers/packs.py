@@ -14,6 +14,8 @@ in one `put` and the version turns ready after it, so nobody downloads half a pa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +35,7 @@ from catalog.errors import CatalogError, PackEmpty
 from catalog.lifecycle import Viewer
 from catalog.models import Asset, AssetKind, AudioPack, AudioPackVersion, Lesson, Organisation, Role, Speaker
 from ingest import keys
-from ingest.errors import StorageUnavailable
+from ingest.errors import ObjectMissing, StorageUnavailable
 from transcode.errors import TranscodeError
 from transcode.spans import Piece
 from workers.wiring import Context, scratch_dir, sender_for, worker_name
@@ -45,6 +47,7 @@ PROGRESS_EVERY_S = 1.0
 INTRO_SHARE = 0.3  # of the progress bar, for making intros (the rest is writing the ZIP)
 GENRE = "党课"  # ID3 genre: shown by players, so Chinese
 COVER_NAME = "封面.jpg"
+COVER_FORMAT = 1  # part of a stored cover's key: bump when transcode/pack_covers.py draws differently
 ZIP_TIME = datetime(2026, 1, 1)  # every entry's time: the same pack makes the same bytes
 
 
@@ -186,8 +189,9 @@ def build_version(ctx: Context, version_id: int) -> None:
             zip_path = tmp / "pack.zip"
             _write_pack(ctx, tmp, zip_path, title=title, version=number, audience=audience, sources=sources,
                         intros=intros, on_progress=progress)
+            # No SHA-256 wanted: a version's key and number name it (its ETag), and the card writer checks CRCs.
             stored = ctx.storage.put(keys.audio_pack(pack_id, number), zip_path, content_type="application/zip",
-                                     handover=True)
+                                     handover=True, digest=False)
     except _LostLease:
         log.warning("pack version %s: lease lost, leaving the build to its new owner", version_id)
         return
@@ -200,13 +204,12 @@ def build_version(ctx: Context, version_id: int) -> None:
         return
     with unit_of_work(ctx.engine) as session:
         if not packs.finish_build(session, version_id, owner=owner, key=stored.key, size_bytes=stored.size_bytes,
-                                  sha256=stored.sha256):
+                                  sha256=stored.sha256 or None):
             log.warning("pack version %s finished after its lease was taken over", version_id)
 
 
 def _write_pack(ctx: Context, tmp: Path, zip_path: Path, *, title: str, version: int, audience: str | None,
                 sources: Sequence[TrackSource], intros: bool, on_progress: Callable[..., None]) -> None:
-    from transcode.pack_covers import draw_pack_cover
     from transcode.pack_names import display_title
     from transcode.pack_playlists import (
         PLAYLIST_LOCAL_NAME,
@@ -222,9 +225,7 @@ def _write_pack(ctx: Context, tmp: Path, zip_path: Path, *, title: str, version:
     from transcode.pack_tags import TrackTags, id3_tag_bytes, mpeg_audio_span
     from transcode.pack_zip import ZipEntry, write_stored_zip
 
-    s = ctx.settings
-    # One cover for every track: the pack's, drawn once (a poster per track would cost an encode each).
-    cover = draw_pack_cover(title, audience or "", tmp / "cover.jpg", ffmpeg_bin=s.ffmpeg_bin).read_bytes()
+    cover = _pack_cover(ctx, tmp, title, audience or "")
     album = album_title(title, version)
     total = len(sources)
     entries: list[ZipEntry] = []
@@ -248,6 +249,23 @@ def _write_pack(ctx: Context, tmp: Path, zip_path: Path, *, title: str, version:
         write_stored_zip(zip_path, entries, modified=ZIP_TIME,
                          on_progress=lambda done, whole: on_progress(base + (1 - base) * done / max(whole, 1)))
     on_progress(1.0, force=True)
+
+
+def _pack_cover(ctx: Context, tmp: Path, title: str, audience: str) -> bytes:
+    """One cover for every track: the pack's, drawn once and kept by what it shows (a rebuild draws nothing; a
+    poster per track would cost an encode each)."""
+    from transcode.pack_covers import draw_pack_cover
+
+    digest = hashlib.sha256(json.dumps([COVER_FORMAT, title, audience], ensure_ascii=False).encode()).hexdigest()
+    key = keys.pack_cover(digest)
+    try:
+        with ctx.storage.open(key) as f:
+            return f.read()
+    except ObjectMissing:
+        pass
+    drawn = draw_pack_cover(title, audience, tmp / "cover.jpg", ffmpeg_bin=ctx.settings.ffmpeg_bin)
+    ctx.storage.put_if_absent(key, drawn, content_type="image/jpeg")
+    return drawn.read_bytes()
 
 
 def _joined_with_intros(ctx: Context, stack: ExitStack, tmp: Path, sources: Sequence[TrackSource],

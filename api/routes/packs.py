@@ -110,7 +110,7 @@ def download(pack_id: int, request: Request, session: SessionDep, storage: Stora
             raise PackNotFound(f"pack {pack_id} has no version {version}")
         raise PackNotReady(f"pack {pack_id} version {version or pack.version} is not ready")
     name = f"{pack.title} 第{chosen.version}版.zip".replace("/", "_").replace("\\", "_")
-    etag = f'"pack-{pack.id}-v{chosen.version}-{(chosen.sha256 or "")[:16]}"'
+    etag = f'"pack-{pack.id}-v{chosen.version}-{chosen.size_bytes}-{chosen.built_at:%Y%m%d%H%M%S}"'
     path = storage.local_path(chosen.key)
     if path is not None:
         if not path.is_file():

@@ -62,6 +62,12 @@ def test_a_handed_over_file_is_stored_whole_and_outlives_its_name(store: Storage
         assert f.read() == data
     assert leftovers(store) == []
 
+    src.write_bytes(data[:1000])
+    quick = store.put("packs/1/v2.zip", src, handover=True, digest=False)  # no SHA-256 wanted
+    assert quick.size_bytes == 1000 and quick.sha256 in ("", hashlib.sha256(data[:1000]).hexdigest())
+    with store.open("packs/1/v2.zip") as f:
+        assert f.read() == data[:1000]
+
 
 def test_missing_objects(store: Storage) -> None:
     assert not store.exists("lessons/none/720p.mp4")
