@@ -21,6 +21,7 @@ from api.routes import (
     library,
     library_browse,
     meta,
+    pack_pages,
     pages,
     popularity,
     review,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(broadcast.router)
     app.include_router(broadcast.page_router)
     app.include_router(pack_routes.router)
+    app.include_router(pack_pages.router)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))

@@ -56,14 +56,21 @@ def pack_public(session: Session, pack: AudioPack, newest: AudioPackVersion | No
         feed_url=f"/feeds/packs/{pack.id}.xml", created_at=pack.created_at)
 
 
+# While a pack builds its progress changes every second: pollers must not be served a cached answer.
+BUILDING_CACHE = "no-cache"
+
+
 @router.get("/packs", response_model=PackPage)
-def list_packs(session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0,
+def list_packs(session: SessionDep, response: Response, offset: Annotated[int, Query(ge=0)] = 0,
                limit: Annotated[int, Query(ge=1, le=100)] = 50) -> PackPage:
     """Every pack, newest first, with its newest version's status and size."""
     items, total = packs.list_packs(session, offset=offset, limit=limit)
     newest = packs.newest_versions(session, items)
-    return PackPage(items=[pack_public(session, p, newest.get(p.id or 0)) for p in items], total=total,
+    page = PackPage(items=[pack_public(session, p, newest.get(p.id or 0)) for p in items], total=total,
                     offset=offset, limit=limit)
+    if any(p.status == PackStatus.BUILDING for p in page.items):
+        response.headers["Cache-Control"] = BUILDING_CACHE
+    return page
 
 
 @router.post("/packs", status_code=201, response_model=PackPublic, responses=ERRORS)
@@ -77,9 +84,12 @@ def create_pack(body: PackCreate, ctx: ContextDep, session: SessionDep, viewer: 
 
 
 @router.get("/packs/{pack_id}", response_model=PackPublic, responses=ERRORS)
-def pack_detail(pack_id: int, session: SessionDep) -> PackPublic:
+def pack_detail(pack_id: int, session: SessionDep, response: Response) -> PackPublic:
     pack = packs.get_pack(session, pack_id)
-    return pack_public(session, pack, packs.newest_version(session, pack))
+    public = pack_public(session, pack, packs.newest_version(session, pack))
+    if public.status == PackStatus.BUILDING:
+        response.headers["Cache-Control"] = BUILDING_CACHE
+    return public
 
 
 @router.post("/packs/{pack_id}/rebuild", status_code=202, response_model=PackPublic, responses=ERRORS)

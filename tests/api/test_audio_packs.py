@@ -267,7 +267,9 @@ def test_who_may_make_packs_and_who_may_download(settings: Settings, public: Tes
     pack = r.json()
     r = public.get(f"/api/v1/packs/{pack['id']}/download")
     assert r.status_code == 409 and r.json()["code"] == "pack_not_ready"
+    assert public.get(f"/api/v1/packs/{pack['id']}").headers["cache-control"] == "no-cache"  # progress: poll it
     build(settings, pack)
+    assert public.get(f"/api/v1/packs/{pack['id']}").headers["cache-control"].startswith("public")
     listed = public.get("/api/v1/packs").json()
     assert listed["total"] == 1 and listed["items"][0]["status"] == "ready"
     assert public.get(listed["items"][0]["download_url"]).status_code == 200

@@ -630,6 +630,11 @@ def pack_makers(status: int) -> Expect:
     return lambda who, state: (401 if who.anonymous else 403 if who.role == "uploader" else status)
 
 
+def pack_page_makers(status: int) -> Expect:
+    """The pages that make and rebuild packs: nobody is sent to log in, an uploader gets a Chinese 403 page."""
+    return lambda who, state: (303 if who.anonymous else 403 if who.role == "uploader" else status)
+
+
 def pack_create_expect(who: Who, state: str) -> int:
     """A pack of the state's lesson: only a published one goes in, whoever asks."""
     if who.anonymous or who.role == "uploader":
@@ -855,6 +860,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/packs/{pack_id}"): Row(public(200), on_pack("GET"), identifies=False),
     ("GET", "/api/v1/packs/{pack_id}/download"): Row(public(409), on_pack("GET", "/download"), identifies=False),
     ("POST", "/api/v1/packs/{pack_id}/rebuild"): Row(pack_makers(409), on_pack("POST", "/rebuild"), mutates=True),
+    ("GET", "/packs"): Row(public(200), on_pack("GET", at="/packs", suffix="")),
+    ("GET", "/packs/{pack_id}"): Row(public(200), on_pack("GET", at="/packs/{pack}")),
+    ("GET", "/packs/new"): Row(pack_page_makers(200), fetch("GET", "/packs/new")),
+    # An empty form: refused with the form shown again (422) to those who may make packs.
+    ("POST", "/packs/new"): Row(pack_page_makers(422), fetch("POST", "/packs/new", data={}), mutates=True),
+    ("POST", "/packs/{pack_id}/rebuild"): Row(pack_page_makers(409), on_pack("POST", at="/packs/{pack}/rebuild"),
+                                             mutates=True),
     ("GET", "/feeds/packs/{pack_id}.xml"): Row(public(200), on_pack("GET", at="/feeds/packs/{pack}.xml"),
                                                identifies=False, check=on_air_published_only),
     # Popularity: a play of a published lesson counts (nobody's credentials read); anything else is not found.
