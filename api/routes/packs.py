@@ -68,7 +68,7 @@ def list_packs(session: SessionDep, response: Response, offset: Annotated[int, Q
     newest = packs.newest_versions(session, items)
     page = PackPage(items=[pack_public(session, p, newest.get(p.id or 0)) for p in items], total=total,
                     offset=offset, limit=limit)
-    if any(p.status == PackStatus.BUILDING for p in page.items):
+    if any(p.status == "building" for p in page.items):
         response.headers["Cache-Control"] = BUILDING_CACHE
     return page
 
@@ -87,7 +87,7 @@ def create_pack(body: PackCreate, ctx: ContextDep, session: SessionDep, viewer: 
 def pack_detail(pack_id: int, session: SessionDep, response: Response) -> PackPublic:
     pack = packs.get_pack(session, pack_id)
     public = pack_public(session, pack, packs.newest_version(session, pack))
-    if public.status == PackStatus.BUILDING:
+    if public.status == "building":
         response.headers["Cache-Control"] = BUILDING_CACHE
     return public
 
