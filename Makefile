@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/pack_zip.py
 	$(BIN)/python bench/packs.py
 	$(BIN)/python bench/tts_voices.py
+	$(BIN)/python bench/similar.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

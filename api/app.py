@@ -24,8 +24,12 @@ from api.routes import (
     pack_pages,
     pages,
     popularity,
+    ratings,
+    report_pages,
+    reports,
     review,
     revisions,
+    similar,
     structure,
     uploads,
 )
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(lessons.router)
     app.include_router(review.router)
+    app.include_router(similar.router)
     app.include_router(revisions.router)
     app.include_router(meta.router)
     app.include_router(captions.router)
@@ -85,6 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(broadcast.page_router)
     app.include_router(pack_routes.router)
     app.include_router(pack_pages.router)
+    app.include_router(reports.router)
+    app.include_router(report_pages.router)
+    app.include_router(ratings.router)
+    app.include_router(ratings.page_router)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings.max_upload_bytes))

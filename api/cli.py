@@ -565,6 +565,10 @@ from api.cli_packs import packs_cli  # noqa: E402  (its own module: this one is 
 
 cli.add_typer(packs_cli, name="packs")
 
+from api.cli_reports import reports_cli  # noqa: E402  (its own module, as packs)
+
+cli.add_typer(reports_cli, name="reports")
+
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

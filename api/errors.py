@@ -24,6 +24,8 @@ from catalog.errors import (
     InvalidCredentials,
     InvalidDetails,
     InvalidPack,
+    InvalidRating,
+    InvalidReportPeriod,
     InvalidTransition,
     LessonNotFound,
     LoginThrottled,
@@ -33,9 +35,12 @@ from catalog.errors import (
     PackLessonsUnavailable,
     PackNotFound,
     PackNotReady,
+    RatingNotAllowed,
+    RatingsDisabled,
     ReasonRequired,
     SeriesNotFound,
     SpeakerNotFound,
+    TownshipNotFound,
     TranscriptNotFound,
 )
 from ingest.errors import EmptyUpload, IngestError, ObjectMissing, StorageUnavailable, UploadTooLarge
@@ -87,6 +92,11 @@ STATUS_BY_CODE: dict[str, int] = {
     PackEmpty.code: 422,
     PackLessonsUnavailable.code: 422,
     PackNotReady.code: 409,
+    InvalidReportPeriod.code: 422,
+    TownshipNotFound.code: 404,
+    RatingsDisabled.code: 404,
+    InvalidRating.code: 422,
+    RatingNotAllowed.code: 409,
 }
 
 

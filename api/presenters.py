@@ -14,6 +14,7 @@ from api.schemas import (
     HistoryEntryPublic,
     JobPublic,
     LessonPublic,
+    LessonRatingPublic,
     LessonSummary,
     NamedRef,
     ReviewPublic,
@@ -29,9 +30,11 @@ from catalog.assets import list_assets
 from catalog.audit import latest_decision, notes_of, reasons_of
 from catalog.jobs import list_jobs
 from catalog.lessons import lesson_facts
-from catalog.lifecycle import JobFacts, ReviewAction, Viewer, caption_state, is_insider
+from catalog.lifecycle import JobFacts, ReviewAction, Viewer, caption_state, is_insider, may_see_similar
 from catalog.models import Asset, AssetKind, AuditEntry, Category, Job, Lesson, Organisation, Series, Speaker
+from catalog.ratings import rating_summary
 from catalog.review import REVIEW_REASONS
+from catalog.similar_index import possible_copy
 from catalog.tags import tags_by_lesson, tags_of
 
 
@@ -100,11 +103,14 @@ def _error(code: str | None, message: str | None) -> ErrorPublic | None:
     return ErrorPublic(code=code, message=message or "") if code else None
 
 
-def lesson_public(session: Session, lesson: Lesson, viewer: Viewer) -> LessonPublic:
+def lesson_public(session: Session, lesson: Lesson, viewer: Viewer, *, ratings_enabled: bool = False
+                  ) -> LessonPublic:
     """A lesson as `viewer` may see it (the caller checked that they may): the public gets no original, checksum,
-    uploaded file name or processing errors; those are for the lesson's branch, its township and the county."""
+    uploaded file name or processing errors; those are for the lesson's branch, its township and the county. With
+    `ratings_enabled` (the settings' WEIKE_RATINGS_ENABLED), its members' stars too."""
     jobs = list_jobs(session, lesson.id)
-    insider = is_insider(viewer, lesson_facts(session, lesson))
+    facts = lesson_facts(session, lesson)
+    insider = is_insider(viewer, facts)
     assets = [a for a in list_assets(session, lesson.id) if insider or a.kind != AssetKind.ORIGINAL]
     return LessonPublic(
         id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
@@ -122,8 +128,15 @@ def lesson_public(session: Session, lesson: Lesson, viewer: Viewer) -> LessonPub
               for j in jobs] if insider else [],
         detected_language=lesson.detected_language, language_probability=lesson.language_probability,
         caption_version=lesson.caption_version, captions=captions_public(session, lesson, jobs, insider=insider),
+        rating=lesson_rating_public(session, lesson.id) if ratings_enabled else None,
+        possible_copy=possible_copy(session, lesson) if may_see_similar(viewer, facts) else None,
         **_structure(session, lesson),
     )
+
+
+def lesson_rating_public(session: Session, lesson_id: str) -> LessonRatingPublic:
+    summary = rating_summary(session, lesson_id)
+    return LessonRatingPublic(average=summary.average, count=summary.count)
 
 
 REVIEW_DECISIONS = tuple(a.value for a in ReviewAction)

@@ -105,6 +105,11 @@ class SpeakerRef(BaseModel):
     photo_url: str | None = None
 
 
+class LessonRatingPublic(BaseModel):
+    average: float | None = Field(description="the mean of its ratings, 1 to 5; null: none yet")
+    count: int
+
+
 class LessonPublic(BaseModel):
     id: str
     title: str
@@ -139,6 +144,11 @@ class LessonPublic(BaseModel):
     speaker_ref: SpeakerRef | None = Field(default=None, description="the speaker from the lecturer pool, if set")
     tags: list[str] = []
     published_at: datetime | None = Field(default=None, description="the latest publication")
+    rating: LessonRatingPublic | None = Field(default=None, description=(
+        "members' stars for the 十佳党课 contests; only when ratings are enabled (WEIKE_RATINGS_ENABLED)"))
+    possible_copy: bool | None = Field(default=None, description=(
+        "like an earlier lesson above the flag threshold (GET /lessons/{id}/similar); for reviewers, administrators "
+        "and the township's organisers, null for everybody else"))
 
 
 class LessonSummary(BaseModel):
@@ -414,3 +424,27 @@ class LessonDetailsUpdate(RequestBody):
     speaker_id: int | None = Field(default=None, ge=1)
     series_id: int | None = Field(default=None, ge=1)
     episode: int | None = Field(default=None, ge=1, le=9999)
+
+
+class SimilarSignals(BaseModel):
+    transcript: float | None = Field(description="what was said; null when one of the two has no transcript")
+    footage: float | None = Field(description="the pictures; null when one of the two has none")
+    sound: float | None = Field(description="the recording; null when one of the two has none")
+
+
+class SimilarSpan(BaseModel):
+    start_s: float = Field(description="where the matching stretch starts in this lesson")
+    end_s: float
+    other_start_s: float = Field(description="and in the other lesson")
+    other_end_s: float
+
+
+class SimilarLessonPublic(BaseModel):
+    lesson_id: str
+    title: str
+    branch: NamedRef | None = None
+    review_state: ReviewStateName | None = None
+    score: float = Field(ge=0, le=1, description="the strongest signal: the share of the shorter lesson found in "
+                                                 "the other")
+    signals: SimilarSignals
+    spans: list[SimilarSpan] = Field(description="the strongest signal's matching stretches, in time order")

@@ -190,3 +190,30 @@ class PackLessonsUnavailable(CatalogError):
 class PackNotReady(CatalogError):
     code = "pack_not_ready"
     message = "音频包还在生成，请稍后再下载"
+
+
+class InvalidReportPeriod(CatalogError):
+    code = "invalid_period"
+    message = "报表期间的写法应为 2026Q3（季度）、2026-07（月份）或 2026（全年）"
+
+
+class TownshipNotFound(CatalogError):
+    """No such township, or one whose reports the caller may not see (the same answer: it does not exist for them)."""
+
+    code = "township_not_found"
+    message = "找不到这个乡镇"
+
+
+class RatingsDisabled(CatalogError):
+    code = "ratings_disabled"
+    message = "评分功能没有开启"
+
+
+class InvalidRating(CatalogError):
+    code = "invalid_rating"
+    message = "评分应为 1 到 5 颗星"
+
+
+class RatingNotAllowed(CatalogError):
+    code = "rating_not_allowed"
+    message = "只有已发布的课程才能评分"

@@ -185,3 +185,42 @@ def caption_state(jobs: Sequence[JobFacts], *, current_version: int | None, curr
     if current_version is None:
         return None
     return "ready" if current_segments else "empty"
+
+
+# The organisers' reports (catalog/reports.py) and members' star ratings (catalog/ratings.py).
+
+
+def may_read_reports(viewer: Viewer) -> bool:
+    """The organisers' reports: the county's staff (any scope) and a township's organisers (their township)."""
+    return viewer.role in SEES_EVERYTHING or (viewer.role == Role.ORGANISER and viewer.org_id is not None)
+
+
+def may_see_reports(viewer: Viewer, township_id: int | None) -> bool:
+    """Whether the viewer may see the reports of one township, or (None) of the whole county. A township that is
+    not theirs does not exist for an organiser (404, as with lessons); the county's staff see every scope."""
+    if viewer.role in SEES_EVERYTHING:
+        return True
+    return (viewer.role == Role.ORGANISER and viewer.org_id is not None and township_id is not None
+            and township_id == viewer.org_id)
+
+
+def default_report_scope(viewer: Viewer) -> int | None:
+    """The scope a report has when the caller names none: an organiser's township, else the county (None)."""
+    return viewer.org_id if viewer.role == Role.ORGANISER else None
+
+
+def may_rate(viewer: Viewer, lesson: LessonFacts) -> bool | None:
+    """Star ratings (十佳党课): None: the viewer may not (no account); False: not this lesson (only published
+    lessons are rated); True: allowed. Every account may rate, once per lesson (rating again replaces it)."""
+    if viewer.anonymous or viewer.account_id is None:
+        return None
+    return lesson.review_state == ReviewState.PUBLISHED
+
+
+def may_see_similar(viewer: Viewer, lesson: LessonFacts) -> bool:
+    """Copy detection (the lessons like this one, the possible_copy flag): the county's reviewers and administrators,
+    and the organisers of the lesson's township."""
+    if viewer.role in SEES_EVERYTHING:
+        return True
+    return (viewer.role == Role.ORGANISER and viewer.org_id is not None and lesson.township_id is not None
+            and lesson.township_id == viewer.org_id)

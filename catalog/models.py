@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -511,3 +511,60 @@ class BroadcastProgramme(SQLModel, table=True):
     # JSON [{"lesson_id": …, "reason": "new" | "featured" | "library"}] in playing order.
     slots_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LessonRating(SQLModel, table=True):
+    """A member's stars (1-5) for a published lesson, for the 十佳党课 contests (catalog/ratings.py): one row per
+    account and lesson, rating again replaces it. Optional: only used when WEIKE_RATINGS_ENABLED is set."""
+
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="ck_lessonrating_stars"),)
+
+    lesson_id: str = Field(foreign_key="lesson.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id", primary_key=True, index=True, ondelete="CASCADE")
+    stars: int
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LessonFingerprint(SQLModel, table=True):
+    """A lesson's copy-detection signals (catalog/similarity.py), packed: its transcript's shingles with their times,
+    its sampled frames' hashes with theirs, its sound's Chromaprint. Footage and sound belong to the lesson's
+    `revision`, the transcript to its published `caption_version`; a signal the lesson lacks (no picture, no sound,
+    too little said) is NULL. One row per lesson, rewritten by the `similarity` step."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lesson_id: str = Field(foreign_key="lesson.id", unique=True, max_length=32, ondelete="CASCADE")
+    revision: int
+    caption_version: int | None = None
+    transcript: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # The transcript's MinHash signature (128 little-endian uint32), read for every candidate to rank them.
+    minhash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    footage: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    sound: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SimilarityKey(SQLModel, table=True):
+    """The copy-detection index, shared by every worker: (key, fingerprint) for each transcript LSH band, frame-hash
+    chunk and sampled sound item of each lesson (the signal in the key's top bits, catalog/similarity.py). A new
+    lesson's keys are looked up with one IN query per signal, counted per fingerprint, never scanned."""
+
+    key: int = Field(sa_type=BigInteger, primary_key=True)
+    fingerprint_id: int = Field(foreign_key="lessonfingerprint.id", primary_key=True, index=True,
+                                ondelete="CASCADE")
+
+
+class LessonMatch(SQLModel, table=True):
+    """A lesson like another, as seen from `lesson_id` (the pair is stored both ways): the overall score, each
+    signal's score (NULL where one of the two lacks the signal) and where the matching stretches lie, JSON
+    [{start_s, end_s, other_start_s, other_end_s}] in this lesson's and the other's time. Only pairs at or above
+    the reporting threshold are kept."""
+
+    lesson_id: str = Field(foreign_key="lesson.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    other_id: str = Field(foreign_key="lesson.id", primary_key=True, index=True, max_length=32, ondelete="CASCADE")
+    score: float
+    transcript: float | None = None
+    footage: float | None = None
+    sound: float | None = None
+    spans_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

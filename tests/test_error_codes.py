@@ -100,4 +100,9 @@ SNAPSHOT: dict[str, str] = {
     "transcode.pack_card.CardTooSmall": "card_too_small",
     "transcode.pack_card.CardNotEmpty": "card_not_empty",
     "transcode.pack_card.CardVerifyFailed": "card_verify_failed",
+    "catalog.errors.InvalidReportPeriod": "invalid_period",
+    "catalog.errors.TownshipNotFound": "township_not_found",
+    "catalog.errors.RatingsDisabled": "ratings_disabled",
+    "catalog.errors.InvalidRating": "invalid_rating",
+    "catalog.errors.RatingNotAllowed": "rating_not_allowed",
 }

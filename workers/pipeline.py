@@ -8,13 +8,16 @@
                                             edition) ──> hls ◄──────────────────────────────────────────────┘
                                            (adaptive playback: the renditions as fMP4 HLS, by stream copy, with
                                             the subtitles as a subtitle rendition)
+                                           ──> similarity (copy detection, workers/similarity_steps.py: last, with
+                                            whatever signals the lesson has)
                                            ──> lesson ready when every job is done (or an optional one failed)
 
 Adding a step is one StepSpec in STEPS: its function, its queue, which lessons want it (asked of probe's result),
 what it comes after. Probe's jobs, the order, what a failure skips, the progress weights, the one Celery task per
 queue (workers/tasks/media.py) and what a caption edit runs again (workers/caption_edits.py) all follow from it.
-A step runs once every step it comes ``after`` is finished; transcribe, captions and hls are optional (a lesson
-whose speech recognition or HLS packaging fails is still ready and plays its MP4 renditions).
+A step runs once every step it comes ``after`` is finished; transcribe, captions, hls and similarity are optional
+(a lesson whose speech recognition, HLS packaging or copy detection fails is still ready and plays its MP4
+renditions).
 
 Each step runs in :func:`execute_step`: claim the job's lease in the database, work on a local copy with no
 transaction open, publish outputs under deterministic keys, then record the step's outcome (assets, lesson facts)
@@ -48,6 +51,7 @@ from transcode.probe import ProbeResult
 from workers.asr_steps import captions_step, transcribe_step, wants_captions
 from workers.hls_steps import hls_step
 from workers.settings import Settings
+from workers.similarity_steps import similarity_step, wants_similarity
 from workers.step_io import (
     LeaseLost,
     LessonInput,
@@ -96,6 +100,9 @@ STEPS: dict[str, StepSpec] = {
                  optional=True, uses_original=False),
         StepSpec("hls", hls_step, "media", 5, wanted=_video, after=("renditions", "captions"), needs=("renditions",),
                  optional=True, uses_original=False),
+        StepSpec("similarity", similarity_step, "media", 5, wanted=wants_similarity,
+                 after=("renditions", "audio_edition", "captions", "hls"), needs=(), optional=True,
+                 uses_original=False),
     )
 }
 FIRST_STEP = "probe"

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     # playlists start with public_url (https://weike.example.gov.cn); unset, with the address the request came to.
     public_url: str | None = None
     broadcast_minutes: int = Field(default=20, ge=1, le=240)  # a day's programme for the village loudspeakers
+    # Members' star ratings for the 十佳党课 contests (catalog/ratings.py): off unless a county runs a contest.
+    ratings_enabled: bool = False
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

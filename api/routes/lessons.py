@@ -103,8 +103,9 @@ def browse_lessons(
 
 
 @router.get("/lessons/{lesson_id}", response_model=LessonPublic, responses=ERRORS)
-def lesson_detail(lesson_id: str, session: SessionDep, viewer: ViewerDep) -> LessonPublic:
-    return lesson_public(session, visible_lesson(session, lesson_id, viewer), viewer)
+def lesson_detail(lesson_id: str, session: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> LessonPublic:
+    return lesson_public(session, visible_lesson(session, lesson_id, viewer), viewer,
+                         ratings_enabled=settings.ratings_enabled)
 
 
 @router.patch("/lessons/{lesson_id}", response_model=LessonPublic, responses=ERRORS)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Caller
-from api.deps import FormCallerDep, SessionDep
+from api.deps import FormCallerDep, SessionDep, SettingsDep
 from api.presenters import lesson_public, lesson_summaries
 from api.routes.pages import page
 from api.schemas import AssetPublic, LessonPublic
@@ -162,13 +162,14 @@ def _downloads(lesson: LessonPublic) -> list[dict[str, Any]]:
 
 
 @router.get("/lessons/{lesson_id}", response_class=HTMLResponse)
-def library_lesson(lesson_id: str, request: Request, session: SessionDep, caller: FormCallerDep) -> Response:
+def library_lesson(lesson_id: str, request: Request, session: SessionDep, caller: FormCallerDep,
+                   settings: SettingsDep) -> Response:
     """One lesson: the player (starting at `?t=` seconds), the published transcript, the facts, downloads, and a
     link to share; Open Graph tags so that a link pasted into WeChat shows a card."""
     lesson = get_lesson(session, lesson_id[:64])
     if lesson is None or not can_see(caller.viewer, lesson_facts(session, lesson)):
         return not_found_page(request, caller, "找不到这节课", "这节课不存在，或者还没有发布。请回到片库首页看看其他课程。")
-    public = lesson_public(session, lesson, caller.viewer)
+    public = lesson_public(session, lesson, caller.viewer, ratings_enabled=settings.ratings_enabled)
     branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
     township = township_of(session, branch)
     version = (catalog_captions.get_version(session, lesson.id, lesson.caption_version)

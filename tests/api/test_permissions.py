@@ -296,6 +296,19 @@ def desk_expect(who: Who, state: str) -> int:
     return 200 if who.role in COUNTY_ROLES else 403
 
 
+def sees_similar(who: Who) -> bool:
+    """Copy detection: the county, and the organisers of the lesson's township."""
+    return who.role in COUNTY_ROLES or (who.role == "organiser" and who.insider_of(BRANCH_A))
+
+
+def similar_expect(who: Who, state: str) -> int:
+    if who.anonymous:
+        return 401
+    if not who.sees(state):
+        return 404
+    return 200 if sees_similar(who) else 403
+
+
 # Calls: (world, caller, lesson state) -> response.
 Call = Callable[[World, Who, str], Reply]
 
@@ -458,6 +471,8 @@ def lesson_json_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[str
         return []
     made, body = w.lessons[state], r.json()
     kinds = [a["kind"] for a in body["assets"]]
+    if (body.get("possible_copy") is not None) != sees_similar(who):
+        return [f"possible_copy is {body.get('possible_copy')!r} for {who.name}"]
     if who.insider_of(BRANCH_A):
         ok = ("original" in kinds and body["sha256"] == made.sha256 and body["original_filename"] == "手机录像.mp4"
               and bool(body["jobs"]))
@@ -732,6 +747,66 @@ def uploaded_into_branch_a(w: World, who: Who, state: str, r: Reply) -> list[str
     return [] if branch == BRANCH_A else [f"uploaded into {branch}"]
 
 
+# The organisers' reports (api/routes/reports.py, report_pages.py) and members' star ratings (api/routes/ratings.py).
+
+
+def report_readers(status: int) -> Expect:
+    """Reports: the county's staff (any scope) and the townships' organisers (their own); uploaders are refused."""
+    return lambda who, state: 401 if who.anonymous else 403 if who.role == "uploader" else status
+
+
+def report_pages(who: Who, state: str) -> int:
+    return 303 if who.anonymous else 403 if who.role == "uploader" else 200
+
+
+def report_in_scope(w: World, who: Who, state: str, r: Reply) -> list[str]:
+    """An organiser's report names nothing of another township, and asking for that township answers exactly as
+    for one that does not exist (404)."""
+    if r.status_code != 200 or who.role != "organiser":
+        return []
+    from catalog.reports import find_township
+
+    other = next(t for t, _, _ in COUNTY if t != who.org)
+    leaks = [name for t, b, _ in COUNTY if t == other for name in (t, b) if name in r.text]
+    problems = [f"the report names {sorted(set(leaks))}"] if leaks else []
+    with unit_of_work(context_for(w.settings).engine) as s:
+        found = find_township(s, other)
+        assert found is not None
+        other_id = found.id
+    asked, nowhere = (w.request(who, "GET", r.url.path, params={"township": ref}) for ref in (other_id, 999999))
+    if asked.status_code != 404 or asked.text != nowhere.text:
+        problems.append(f"another township: {asked.status_code} {asked.text[:100]}, a missing one: {nowhere.text[:100]}")
+    return problems
+
+
+def with_ratings(call: Call) -> Call:
+    """The call with WEIKE_RATINGS_ENABLED on (off by default: every ratings route is then 404 ratings_disabled)."""
+
+    def wrapped(w: World, who: Who, state: str) -> Reply:
+        object.__setattr__(w.settings, "ratings_enabled", True)  # the app reads the same settings object
+        try:
+            return call(w, who, state)
+        finally:
+            object.__setattr__(w.settings, "ratings_enabled", False)
+
+    return wrapped
+
+
+def rate_expect(who: Who, state: str) -> int:
+    """Stars: any account, a lesson it sees, published only."""
+    if who.anonymous:
+        return 401
+    if not who.sees(state):
+        return 404
+    return 200 if state == "published" else 409
+
+
+def rate_page_expect(who: Who, state: str) -> int:
+    """The lesson page's star form: to the login page, or back to the lesson (303)."""
+    status = 303 if who.anonymous else rate_expect(who, state)
+    return 303 if status == 200 else status
+
+
 @dataclass(frozen=True)
 class Row:
     expect: Expect
@@ -789,6 +864,8 @@ ROWS: dict[tuple[str, str], Row] = {
                                                              not_found="asset"),  # proxied, never redirected
     ("GET", "/api/v1/lessons/{lesson_id}/history"): Row(lesson_read, fetch("GET", LESSON + "/history"), lesson=True,
                                                         not_found="lesson"),
+    ("GET", "/api/v1/lessons/{lesson_id}/similar"): Row(similar_expect, fetch("GET", LESSON + "/similar"),
+                                                        lesson=True, not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/transcript"): Row(lesson_read, fetch("GET", LESSON + "/transcript"),
                                                            lesson=True, not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/captions/versions"): Row(
@@ -880,6 +957,25 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/my-uploads"): Row(lambda who, state: 303 if who.anonymous else 200, fetch("GET", "/my-uploads")),
     ("GET", "/review"): Row(desk_expect, fetch("GET", "/review")),
     ("GET", "/review/{lesson_id}"): Row(desk_expect, fetch("GET", "/review/{lesson}"), lesson=True),
+    # The organisers' reports: the county's staff see the county or any township, an organiser their township
+    # (another is 404, as one that does not exist), uploaders are refused.
+    ("GET", "/api/v1/reports/branches"): Row(report_readers(200), fetch("GET", "/api/v1/reports/branches"),
+                                             check=report_in_scope),
+    ("GET", "/api/v1/reports/reminder"): Row(report_readers(200), fetch("GET", "/api/v1/reports/reminder"),
+                                             check=report_in_scope),
+    ("GET", "/reports"): Row(report_pages, fetch("GET", "/reports"), check=report_in_scope),
+    ("GET", "/reports/reminder"): Row(report_pages, fetch("GET", "/reports/reminder"), check=report_in_scope),
+    # Members' stars (十佳党课), with ratings switched on: any account, a published lesson it sees; the ranking
+    # is public (published lessons only) and reads no credentials.
+    ("PUT", "/api/v1/lessons/{lesson_id}/rating"): Row(rate_expect, with_ratings(fetch("PUT", LESSON + "/rating",
+                                                                                      json={"stars": 4})),
+                                                       lesson=True, mutates=True, not_found="lesson"),
+    ("GET", "/api/v1/lessons/{lesson_id}/rating"): Row(lesson_read, with_ratings(fetch("GET", LESSON + "/rating")),
+                                                       lesson=True, not_found="lesson"),
+    ("GET", "/api/v1/ratings/ranking"): Row(public(200), with_ratings(fetch("GET", "/api/v1/ratings/ranking")),
+                                            identifies=False),
+    ("POST", "/lessons/{lesson_id}/rating"): Row(rate_page_expect, with_ratings(fetch(
+        "POST", "/lessons/{lesson}/rating", data={"stars": "4", "csrf_token": ""})), lesson=True, mutates=True),
 }
 
 

@@ -108,7 +108,7 @@ def test_spoken_lesson_gets_chinese_captions_and_an_edit_remakes_them(
     assert lesson["language_probability"] > 0.5
     assert {j["step"]: j["state"] for j in lesson["jobs"]} == {
         "probe": "done", "renditions": "done", "poster": "done", "audio_edition": "done", "transcribe": "done",
-        "captions": "done", "hls": "done"}
+        "captions": "done", "hls": "done", "similarity": "done"}
 
     transcript = client.get(f"/api/v1/lessons/{video_id}/transcript").json()
     text = "".join(s["text"] for s in transcript["segments"])

@@ -27,6 +27,7 @@ def test_a_missing_model_fails_only_the_captions(tmp_path: Path, mandarin_wav: P
     execute_step(ctx, lesson_id, "probe", STEP_FUNCTIONS["probe"])
     execute_step(ctx, lesson_id, "transcribe", CAPTION_FUNCTIONS["transcribe"])
     execute_step(ctx, lesson_id, "audio_edition", STEP_FUNCTIONS["audio_edition"])
+    execute_step(ctx, lesson_id, "similarity")  # copy detection, last: it compares what the lesson has
     with unit_of_work(ctx.engine) as session:
         lesson = get_lesson(session, lesson_id)
         assert lesson is not None
@@ -34,7 +35,7 @@ def test_a_missing_model_fails_only_the_captions(tmp_path: Path, mandarin_wav: P
     assert public.status == "ready" and public.error is None and public.progress == 100
     jobs = {j.step: j for j in public.jobs}
     assert {step: j.state for step, j in jobs.items()} == {
-        "probe": "done", "audio_edition": "done", "transcribe": "failed", "captions": "skipped"}
+        "probe": "done", "audio_edition": "done", "transcribe": "failed", "captions": "skipped", "similarity": "done"}
     error = jobs["transcribe"].error
     assert error is not None and error.code == "asr_model_unavailable"
     assert public.captions is not None and public.captions.state == "failed"
@@ -52,6 +53,7 @@ def test_captions_typed_after_recognition_failed_are_published(tmp_path: Path, m
     for step, functions in (("probe", STEP_FUNCTIONS), ("transcribe", CAPTION_FUNCTIONS),
                             ("audio_edition", STEP_FUNCTIONS)):  # fmt: skip
         execute_step(ctx, lesson_id, step, functions[step])
+    execute_step(ctx, lesson_id, "similarity")
     # The reviewer types what the speaker says; the captions step, skipped after the failure, runs again.
     version = save_edited_captions(ctx, lesson_id, author="县委审核员", segments=[
         {"start_s": 0.0, "end_s": 3.0, "text": "乡亲们好，今天讲讲种水稻。"}])  # fmt: skip

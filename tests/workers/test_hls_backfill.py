@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from catalog import jobs
 from catalog.assets import list_assets
@@ -46,8 +46,9 @@ def test_backfill_gives_old_lessons_their_hls_once(tmp_path: Path, monkeypatch: 
         lesson_id = admit_stream(ctx, fh, filename="clip.mp4", fields=LessonFields(title="老课程")).lesson.id
     for step in ("probe", "renditions", "poster", "audio_edition"):
         execute_step(ctx, lesson_id, step)
-    with unit_of_work(ctx.engine) as session:  # processed before there was an hls step
-        for job in session.exec(select(Job).where(Job.lesson_id == lesson_id, Job.step == "hls")).all():
+    with unit_of_work(ctx.engine) as session:  # processed before there were hls and similarity steps
+        for job in session.exec(select(Job).where(Job.lesson_id == lesson_id,
+                                                  col(Job.step).in_(["hls", "similarity"]))).all():
             session.delete(job)
         session.flush()
         lesson = jobs.refresh_lesson(session, lesson_id, WEIGHTS, OPTIONAL_STEPS)

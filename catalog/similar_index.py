@@ -1,0 +1,300 @@
+"""Copy detection in the database: each lesson's fingerprint (its packed signals), the index every worker shares,
+and the matches, kept both ways.
+
+Indexing a lesson (:func:`index_lesson`, in the `similarity` step's transaction) replaces the keys of the signals
+that changed, looks the lesson's keys up, one IN query per signal, counted per fingerprint (the transcript's
+candidates are then ranked by their stored MinHash signatures), compares the best candidates exactly
+(catalog/similarity.py) on the signals they are candidates by, and on all three those worth reporting, and rewrites
+every match the lesson takes part in, its own rows and the other lessons' rows about it, so that the result is the
+same however often it runs. Looking up and rewriting take turns across workers (SQLite has one writer; PostgreSQL
+takes a transaction-level advisory lock), so two lessons indexed at the same moment still find each other.
+
+The cost of adding a lesson is bounded by the candidates, not the library: bench/similar.py measures it at 10,000
+lessons against comparing with every one.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import ColumnElement, and_, delete, func, or_, text
+from sqlmodel import Session, col, select
+
+from catalog.models import Lesson, LessonFingerprint, LessonMatch, SimilarityKey, utcnow
+from catalog.similar_spans import kind_range
+from catalog.similar_text import estimated_jaccard
+from catalog.similarity import (
+    FLAG_THRESHOLD,
+    KEY_FOOTAGE,
+    KEY_SOUND,
+    KEY_TRANSCRIPT,
+    REPORT_THRESHOLD,
+    SIGNALS,
+    Comparison,
+    FootagePrint,
+    LessonPrints,
+    SignalMatch,
+    SoundPrint,
+    Span,
+    TranscriptPrint,
+    compare,
+    footage_keys,
+    sound_keys,
+    transcript_keys,
+)
+
+_KINDS = {"transcript": KEY_TRANSCRIPT, "footage": KEY_FOOTAGE, "sound": KEY_SOUND}
+# Per signal: how many keys a fingerprint must share to be a candidate, and how many candidates are compared.
+MIN_SHARED = {KEY_TRANSCRIPT: 1, KEY_FOOTAGE: 2, KEY_SOUND: 2}
+CANDIDATES = {KEY_TRANSCRIPT: 32, KEY_FOOTAGE: 24, KEY_SOUND: 24}
+TRANSCRIPT_BAND_HITS = 1000  # fingerprints sharing a band whose signatures are read to pick the transcript candidates
+_LOCK_KEY = 0x5745494B45  # PostgreSQL advisory lock: "WEIKE"
+
+
+# ------------------------------------------------------------------------------------------- packed signals
+
+
+def pack_transcript(p: TranscriptPrint) -> bytes:
+    return struct.pack("<4sII", b"WKT1", len(p.token_times_s), len(p.distinct)) + p.distinct.astype("<u4").tobytes() \
+        + p.first_at.astype("<u4").tobytes() + p.token_times_s.astype("<f4").tobytes()
+
+
+def unpack_transcript(data: bytes) -> TranscriptPrint:
+    _, tokens, distinct = struct.unpack_from("<4sII", data)
+    offset = struct.calcsize("<4sII")
+    return TranscriptPrint(
+        distinct=np.frombuffer(data, "<u4", distinct, offset).astype(np.uint32),
+        first_at=np.frombuffer(data, "<u4", distinct, offset + 4 * distinct).astype(np.uint32),
+        token_times_s=np.frombuffer(data, "<f4", tokens, offset + 8 * distinct).astype(np.float32))
+
+
+def pack_signature(p: TranscriptPrint) -> bytes:
+    return p.signature.astype("<u4").tobytes()
+
+
+def unpack_signature(data: bytes) -> NDArray[np.uint32]:
+    return np.frombuffer(data, "<u4").astype(np.uint32)
+
+
+def pack_footage(p: FootagePrint) -> bytes:
+    return struct.pack("<4sIff", b"WKF1", len(p.hashes), p.duration_s, p.interval_s) + \
+        p.times_s.astype("<f4").tobytes() + p.hashes.astype("<u8").tobytes()
+
+
+def unpack_footage(data: bytes) -> FootagePrint:
+    _, count, duration_s, interval_s = struct.unpack_from("<4sIff", data)
+    offset = struct.calcsize("<4sIff")
+    return FootagePrint(times_s=np.frombuffer(data, "<f4", count, offset).astype(np.float32),
+                        hashes=np.frombuffer(data, "<u8", count, offset + 4 * count).astype(np.uint64),
+                        duration_s=float(duration_s), interval_s=float(interval_s))
+
+
+def pack_sound(p: SoundPrint) -> bytes:
+    return struct.pack("<4sI", b"WKS1", len(p.items)) + p.items.astype("<u4").tobytes()
+
+
+def unpack_sound(data: bytes) -> SoundPrint:
+    _, count = struct.unpack_from("<4sI", data)
+    return SoundPrint(items=np.frombuffer(data, "<u4", count, struct.calcsize("<4sI")).astype(np.uint32))
+
+
+def prints_of(row: LessonFingerprint) -> LessonPrints:
+    return LessonPrints(transcript=unpack_transcript(row.transcript) if row.transcript else None,
+                        footage=unpack_footage(row.footage) if row.footage else None,
+                        sound=unpack_sound(row.sound) if row.sound else None)
+
+
+def _keys_of(prints: LessonPrints, signal: str) -> list[int]:
+    if signal == "transcript":
+        return transcript_keys(prints.transcript) if prints.transcript else []
+    if signal == "footage":
+        return footage_keys(prints.footage) if prints.footage else []
+    return sound_keys(prints.sound) if prints.sound else []
+
+
+# ------------------------------------------------------------------------------------------------- indexing
+
+
+def get_fingerprint(session: Session, lesson_id: str) -> LessonFingerprint | None:
+    return session.exec(select(LessonFingerprint).where(LessonFingerprint.lesson_id == lesson_id)).first()
+
+
+@dataclass(frozen=True)
+class Found:
+    other_id: str
+    comparison: Comparison
+
+
+def index_lesson(session: Session, lesson_id: str, *, revision: int, caption_version: int | None,
+                 prints: LessonPrints, changed: Collection[str] = SIGNALS) -> list[Found]:
+    """Store the lesson's signals (those in `changed` are replaced, with their index keys; the others are kept
+    as stored), then find and record its matches. Returns the matches at or above the reporting threshold."""
+    _take_turns(session)
+    row = get_fingerprint(session, lesson_id)
+    if row is None:
+        row = LessonFingerprint(lesson_id=lesson_id, revision=revision)
+        changed = SIGNALS
+    packers = {"transcript": (prints.transcript, pack_transcript), "footage": (prints.footage, pack_footage),
+               "sound": (prints.sound, pack_sound)}
+    for signal in changed:
+        value, pack = packers[signal]
+        setattr(row, signal, pack(value) if value is not None else None)  # type: ignore[operator]
+    if "transcript" in changed:
+        row.minhash = pack_signature(prints.transcript) if prints.transcript else None
+    row.revision, row.caption_version, row.updated_at = revision, caption_version, utcnow()
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    for signal in changed:
+        first, last = kind_range(_KINDS[signal])
+        session.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id,
+                                                    col(SimilarityKey.key) >= first, col(SimilarityKey.key) < last))
+        keys = _keys_of(prints, signal)
+        if keys:
+            session.execute(SimilarityKey.__table__.insert(),  # type: ignore[attr-defined]
+                            [{"key": k, "fingerprint_id": row.id} for k in keys])
+    kept = prints_of(row)  # the signals not replaced, as stored
+    current = LessonPrints(*(getattr(prints if signal in changed else kept, signal) for signal in SIGNALS))
+    found = [f for f in compare_candidates(session, current, exclude_id=row.id)
+             if f.comparison.score >= REPORT_THRESHOLD]
+    rewrite_matches(session, lesson_id, found)
+    return found
+
+
+def _take_turns(session: Session) -> None:
+    """Make concurrent indexers take turns until commit. SQLite already does: the step's transaction has written
+    (its lease) before it gets here, and SQLite has one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+
+def candidates(session: Session, prints: LessonPrints, *, exclude_id: int | None = None) -> dict[int, set[str]]:
+    """Fingerprints sharing keys with `prints`, for each the signals it is a candidate by: per signal, the best
+    CANDIDATES[kind] by keys shared; for the transcript, of those sharing a band, the best by their signatures'
+    estimate of the Jaccard similarity (in a library of thousands, hundreds of lessons on the same topic share a
+    band by chance, as a copy read by another voice may share only one or two)."""
+    found: dict[int, set[str]] = {}
+    for signal in SIGNALS:
+        keys = _keys_of(prints, signal)
+        if not keys:
+            continue
+        kind = _KINDS[signal]
+        shared = func.count().label("shared")
+        ranked = TRANSCRIPT_BAND_HITS if kind == KEY_TRANSCRIPT else CANDIDATES[kind] + 1
+        rows = session.exec(
+            select(SimilarityKey.fingerprint_id, shared).where(col(SimilarityKey.key).in_(keys))
+            .group_by(col(SimilarityKey.fingerprint_id)).having(shared >= MIN_SHARED[kind])
+            .order_by(shared.desc(), col(SimilarityKey.fingerprint_id)).limit(ranked)
+        ).all()
+        ids = [int(fingerprint_id) for fingerprint_id, _ in rows if fingerprint_id != exclude_id]
+        if kind == KEY_TRANSCRIPT and prints.transcript is not None and len(ids) > CANDIDATES[kind]:
+            ids = _closest_signatures(session, prints.transcript, ids, CANDIDATES[kind])
+        for fingerprint_id in ids[:CANDIDATES[kind]]:
+            found.setdefault(fingerprint_id, set()).add(signal)
+    return found
+
+
+def _closest_signatures(session: Session, transcript: TranscriptPrint, ids: Sequence[int], limit: int) -> list[int]:
+    rows = session.exec(select(LessonFingerprint.id, LessonFingerprint.minhash)
+                        .where(col(LessonFingerprint.id).in_(list(ids)), col(LessonFingerprint.minhash).is_not(None))
+                        ).all()
+    if not rows:
+        return []
+    estimates = estimated_jaccard(transcript.signature, np.stack([unpack_signature(m) for _, m in rows if m]))
+    order = np.argsort(-estimates, kind="stable")[:limit]
+    return [int(rows[i][0] or 0) for i in order.tolist()]
+
+
+def compare_candidates(session: Session, prints: LessonPrints, *, exclude_id: int | None = None) -> list[Found]:
+    """Each candidate compared on the signals it is a candidate by; one that scores at or above the reporting
+    threshold is compared on the others too (its other scores are shown with it)."""
+    by = candidates(session, prints, exclude_id=exclude_id)
+    if not by:
+        return []
+    found = []
+    for row in session.exec(select(LessonFingerprint).where(col(LessonFingerprint.id).in_(list(by)))).all():
+        other = prints_of(row)
+        comparison = compare(prints, other, by[row.id or 0])
+        if comparison.score >= REPORT_THRESHOLD:
+            comparison = compare(prints, other)
+        found.append(Found(row.lesson_id, comparison))
+    return found
+
+
+def _spans_json(spans: Sequence[Span]) -> str:
+    return json.dumps([{"start_s": s.start_s, "end_s": s.end_s, "other_start_s": s.other_start_s,
+                        "other_end_s": s.other_end_s} for s in spans])
+
+
+def _score(match: SignalMatch | None) -> float | None:
+    return match.score if match is not None else None
+
+
+def rewrite_matches(session: Session, lesson_id: str, found: Sequence[Found]) -> None:
+    """Replace every match of `lesson_id`, both ways."""
+    session.execute(delete(LessonMatch).where(or_(col(LessonMatch.lesson_id) == lesson_id,
+                                                  col(LessonMatch.other_id) == lesson_id)))
+    now = utcnow()
+    for f in found:
+        for this, other, c in ((lesson_id, f.other_id, f.comparison), (f.other_id, lesson_id, f.comparison.swapped())):
+            session.add(LessonMatch(lesson_id=this, other_id=other, score=c.score, transcript=_score(c.transcript),
+                                    footage=_score(c.footage), sound=_score(c.sound),
+                                    spans_json=_spans_json(c.spans), updated_at=now))
+    session.flush()
+
+
+def forget_lesson(session: Session, lesson_id: str) -> None:
+    """Drop the lesson's fingerprint, keys and matches (a lesson with nothing left to compare)."""
+    session.execute(delete(LessonMatch).where(or_(col(LessonMatch.lesson_id) == lesson_id,
+                                                  col(LessonMatch.other_id) == lesson_id)))
+    row = get_fingerprint(session, lesson_id)
+    if row is not None:
+        session.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id))
+        session.delete(row)
+    session.flush()
+
+
+# ------------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class SimilarLesson:
+    match: LessonMatch
+    other: Lesson
+
+    @property
+    def spans(self) -> list[dict[str, float]]:
+        data = json.loads(self.match.spans_json or "[]")
+        return data if isinstance(data, list) else []
+
+
+def similar_lessons(session: Session, lesson_id: str, *, min_score: float = REPORT_THRESHOLD) -> list[SimilarLesson]:
+    """The lessons like this one, best first."""
+    rows = session.exec(
+        select(LessonMatch, Lesson).join(Lesson, col(Lesson.id) == col(LessonMatch.other_id))
+        .where(col(LessonMatch.lesson_id) == lesson_id, col(LessonMatch.score) >= min_score)
+        .order_by(col(LessonMatch.score).desc(), col(Lesson.created_at), col(Lesson.id))
+    ).all()
+    return [SimilarLesson(match, other) for match, other in rows]
+
+
+def _earlier(created_at: datetime, lesson_id: str) -> ColumnElement[bool]:
+    return or_(col(Lesson.created_at) < created_at,
+               and_(col(Lesson.created_at) == created_at, col(Lesson.id) < lesson_id))
+
+
+def possible_copy(session: Session, lesson: Lesson) -> bool:
+    """Whether the lesson is like an earlier lesson above the flag threshold: the later of two alike lessons is the
+    possible copy (the earlier one lists it among its similar lessons, unflagged)."""
+    hit = session.exec(
+        select(LessonMatch.other_id).join(Lesson, col(Lesson.id) == col(LessonMatch.other_id))
+        .where(col(LessonMatch.lesson_id) == lesson.id, col(LessonMatch.score) >= FLAG_THRESHOLD,
+               _earlier(lesson.created_at, lesson.id)).limit(1)
+    ).first()
+    return hit is not None
