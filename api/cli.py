@@ -519,46 +519,77 @@ def _index_lessons(settings: Settings, *, only_missing: bool) -> int:
     return len(ids)
 
 
-hls_cli = typer.Typer(help="Adaptive playback (HLS) of the lessons.", no_args_is_help=True)
-cli.add_typer(hls_cli, name="hls")
+@dataclass(frozen=True)
+class BackfillWords:
+    """What a backfill says: when no lesson lacks the step, its two progress bars, the verb for the step's work."""
+    none_lacking: str
+    submitting: str
+    working: str
+    verb: str
 
 
-@hls_cli.command("backfill")
-def hls_backfill(
-    wait: Annotated[bool, typer.Option(help="wait until the workers have made every presentation")] = False,
-    timeout_s: Annotated[float, typer.Option(help="how long --wait waits, in seconds")] = 3600.0,
-) -> None:
-    """Give processed lessons from before the HLS step their HLS presentation (the workers make them)."""
+WaitOption = Annotated[bool, typer.Option(help="wait until the workers have run the step for every lesson")]
+TimeoutOption = Annotated[float, typer.Option(help="how long --wait waits, in seconds")]
+
+
+def _backfill(step: str, words: BackfillWords, *, wait: bool, timeout_s: float) -> None:
+    """Ask for `step` for the ready lessons processed before it existed (workers/backfill.py); with `wait`, follow
+    the workers until every one has the step's output, and exit with 1 if the time runs out first."""
     import time
 
-    from workers.backfill import lessons_with_hls, lessons_without_hls, request_hls
+    from workers.backfill import lessons_done, lessons_lacking, request_step
     from workers.wiring import context_for
 
     settings = get_settings()
     upgrade(settings.database_url)
     ctx = context_for(settings)
-    ids = lessons_without_hls(ctx)
+    ids = lessons_lacking(ctx, step)
     if not ids:
-        console.print("所有课程都已有自适应播放（HLS）版本")
+        console.print(words.none_lacking)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeRemainingColumn())
+    done: set[str] = set()
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("提交 HLS 任务", total=len(ids))
+        task = progress.add_task(words.submitting, total=len(ids))
         for lesson_id in ids:
-            request_hls(ctx, lesson_id)
+            request_step(ctx, step, lesson_id)
             progress.advance(task)
         if wait:
-            made = progress.add_task("生成 HLS", total=len(ids))
+            working = progress.add_task(words.working, total=len(ids))
             deadline = time.monotonic() + timeout_s
-            done: set[str] = set()
             while len(done) < len(ids) and time.monotonic() < deadline:
-                done = lessons_with_hls(ctx, ids)
-                progress.update(made, completed=len(done))
-                time.sleep(1.0)
-    console.print(f"已提交 {len(ids)} 节课" + (f"，已生成 {len(done)} 节" if wait else "，由后台处理进程生成"))
+                done = lessons_done(ctx, step, ids)
+                progress.update(working, completed=len(done))
+                if len(done) < len(ids):
+                    time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    console.print(f"已提交 {len(ids)} 节课" + (f"，已{words.verb} {len(done)} 节" if wait else
+                                             f"，由后台处理进程{words.verb}"))
     if wait and len(done) < len(ids):
         raise typer.Exit(code=1)
+
+
+hls_cli = typer.Typer(help="Adaptive playback (HLS) of the lessons.", no_args_is_help=True)
+cli.add_typer(hls_cli, name="hls")
+
+
+@hls_cli.command("backfill")
+def hls_backfill(wait: WaitOption = False, timeout_s: TimeoutOption = 3600.0) -> None:
+    """Give processed lessons from before the HLS step their HLS presentation (the workers make them)."""
+    _backfill("hls", BackfillWords("所有课程都已有自适应播放（HLS）版本", "提交 HLS 任务", "生成 HLS", "生成"),
+              wait=wait, timeout_s=timeout_s)
+
+
+similar_cli = typer.Typer(help="Copy detection: similar lessons and possible copies.", no_args_is_help=True)
+cli.add_typer(similar_cli, name="similar")
+
+
+@similar_cli.command("backfill")
+def similar_backfill(wait: WaitOption = False, timeout_s: TimeoutOption = 3600.0) -> None:
+    """Compare processed lessons from before copy detection with every other lesson (the workers fingerprint them
+    and record their matches both ways)."""
+    _backfill("similarity", BackfillWords("所有课程都已做过相似比对", "提交相似比对任务", "相似比对", "比对"),
+              wait=wait, timeout_s=timeout_s)
 
 
 from api.cli_packs import packs_cli  # noqa: E402  (its own module: this one is long enough)
