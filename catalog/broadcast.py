@@ -36,7 +36,8 @@ from sqlalchemy import and_, false, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from catalog.models import Asset, AssetKind, BroadcastProgramme, Lesson, Organisation, OrgKind, ReviewState
+from catalog.library import audible
+from catalog.models import Asset, AssetKind, BroadcastProgramme, Lesson, Organisation, OrgKind
 
 COUNTY_TIME = timezone(timedelta(hours=8))  # the county's clock decides where a day begins, whatever the server's
 NO_REPEAT_DAYS = 30  # a lesson airs at most once in any 30 days of one scope's programmes
@@ -75,9 +76,9 @@ def on_air_lessons(session: Session, *, series_id: int | None = None, category_i
                    limit: int | None = None) -> list[OnAir]:
     """Published lessons that have an audio edition, newest published first (the lesson id breaks ties); those
     without one are left out. `lesson_ids` limits them to a set (a pack, a stored programme)."""
-    stmt = (select(Lesson, Asset)
+    stmt = (select(Lesson, Asset)  # the join brings the edition itself (its length, its key)
             .join(Asset, and_(col(Asset.lesson_id) == col(Lesson.id), col(Asset.kind) == AssetKind.AUDIO_EDITION))
-            .where(col(Lesson.review_state) == ReviewState.PUBLISHED))
+            .where(audible()))
     if series_id is not None:
         stmt = stmt.where(col(Lesson.series_id) == series_id)
     if category_id is not None:

@@ -12,10 +12,21 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import exists, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from catalog.models import Category, Lesson, Organisation, OrgKind, ReviewState, Series, Speaker
+from catalog.models import (
+    Asset,
+    AssetKind,
+    Category,
+    Lesson,
+    Organisation,
+    OrgKind,
+    ReviewState,
+    Series,
+    Speaker,
+)
 from catalog.popularity import recent_popularity
 
 
@@ -28,6 +39,13 @@ class LessonSort(StrEnum):
 
 def _published() -> Any:
     return col(Lesson.review_state) == ReviewState.PUBLISHED
+
+
+def audible() -> Any:
+    """Published lessons that have an audio edition: what packs, the podcast feeds and the broadcast hold."""
+    edition = aliased(Asset)  # not correlated with an Asset the enclosing query joins (catalog/broadcast.py)
+    has_edition = exists().where(col(edition.lesson_id) == col(Lesson.id), col(edition.kind) == AssetKind.AUDIO_EDITION)
+    return _published() & has_edition
 
 
 def _newest_first() -> tuple[Any, Any]:
@@ -51,8 +69,10 @@ def featured_lessons(session: Session, *, limit: int = 6) -> list[Lesson]:
     return list(session.exec(stmt.order_by(*_newest_first()).limit(limit)).all())
 
 
-def newest_lessons(session: Session, *, limit: int = 12) -> list[Lesson]:
-    return list(session.exec(select(Lesson).where(_published()).order_by(*_newest_first()).limit(limit)).all())
+def newest_lessons(session: Session, *, limit: int = 12, audible_only: bool = False) -> list[Lesson]:
+    """The newest published lessons; with `audible_only`, only those with an audio edition (`audible`)."""
+    stmt = select(Lesson).where(audible() if audible_only else _published())
+    return list(session.exec(stmt.order_by(*_newest_first()).limit(limit)).all())
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,19 @@ from sqlmodel import Session, col, select
 from catalog.audit import record
 from catalog.errors import Forbidden, InvalidPack, PackEmpty, PackLessonsUnavailable, PackNotFound
 from catalog.fields import one_line, optional_line
+from catalog.library import audible
 from catalog.lifecycle import Viewer, may_make_packs
 from catalog.models import (
-    Asset,
-    AssetKind,
     AudioPack,
     AudioPackTrack,
     AudioPackVersion,
+    CaptionVersion,
     Category,
     Lesson,
+    Organisation,
     PackOrder,
     PackStatus,
-    ReviewState,
+    TranscriptSegment,
     utcnow,
 )
 
@@ -124,12 +125,6 @@ def _lesson_ids(pack: AudioPack) -> list[str]:
     return list(json.loads(pack.lesson_ids_json or "[]"))
 
 
-def _playable() -> Any:
-    """Published lessons that have an audio edition: what a pack can hold."""
-    has_edition = exists().where(col(Asset.lesson_id) == col(Lesson.id), col(Asset.kind) == AssetKind.AUDIO_EDITION)
-    return (col(Lesson.review_state) == ReviewState.PUBLISHED) & has_edition
-
-
 def _ordered(lessons: Sequence[Lesson], order: str) -> list[Lesson]:
     def published(lesson: Lesson) -> float:
         return lesson.published_at.timestamp() if lesson.published_at else lesson.created_at.timestamp()
@@ -145,10 +140,10 @@ def pack_lessons(session: Session, pack: AudioPack) -> list[Lesson]:
     selection = _selection(pack)
     if selection is None:
         wanted = _lesson_ids(pack)
-        found = {ls.id: ls for ls in session.exec(select(Lesson).where(col(Lesson.id).in_(wanted), _playable()))}
+        found = {ls.id: ls for ls in session.exec(select(Lesson).where(col(Lesson.id).in_(wanted), audible()))}
         in_list = [found[i] for i in wanted if i in found]
         return in_list if pack.track_order == PackOrder.MANUAL else _ordered(in_list, pack.track_order)
-    stmt = select(Lesson).where(_playable())
+    stmt = select(Lesson).where(audible())
     if selection.quarter:
         start, end = quarter_bounds(selection.quarter)
         stmt = stmt.where(col(Lesson.published_at) >= start.astimezone(UTC), col(Lesson.published_at) < end.astimezone(UTC))
@@ -159,6 +154,42 @@ def pack_lessons(session: Session, pack: AudioPack) -> list[Lesson]:
     if selection.featured:
         stmt = stmt.where(col(Lesson.featured).is_(True))
     return _ordered(list(session.exec(stmt).all()), pack.track_order)[:MAX_TRACKS]
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Who gave a lesson, as a track's tags and spoken intro name them."""
+
+    speaker: str | None  # the lecturer's name (Lesson.speaker is kept in step with the speaker pool's)
+    branch: str | None  # the branch's name
+
+
+def credits(session: Session, lessons: Sequence[Lesson]) -> dict[str, Credit]:
+    """Each lesson's speaker and branch, by lesson id, in one query."""
+    branch_ids = {ls.branch_id for ls in lessons if ls.branch_id is not None}
+    names = dict(session.exec(select(Organisation.id, Organisation.name)
+                              .where(col(Organisation.id).in_(branch_ids))).all()) if branch_ids else {}
+    return {ls.id: Credit(speaker=ls.speaker, branch=names.get(ls.branch_id) if ls.branch_id else None)
+            for ls in lessons}
+
+
+def transcripts(session: Session, lessons: Sequence[Lesson]) -> dict[str, str]:
+    """Each lesson's published transcript (its current caption version's sentences, one per line), by lesson id;
+    lessons without one are left out. Two queries, whatever the number of lessons."""
+    wanted = {(ls.id, ls.caption_version) for ls in lessons if ls.caption_version is not None}
+    if not wanted:
+        return {}
+    versions = {v.id: v.lesson_id for v in session.exec(select(CaptionVersion).where(
+        col(CaptionVersion.lesson_id).in_([lesson_id for lesson_id, _ in wanted]))).all()
+        if (v.lesson_id, v.version) in wanted}
+    lines: dict[str, list[str]] = {}
+    for version_id, text in session.exec(
+            select(TranscriptSegment.caption_version_id, TranscriptSegment.text)
+            .where(col(TranscriptSegment.caption_version_id).in_(list(versions)))
+            .order_by(col(TranscriptSegment.caption_version_id), col(TranscriptSegment.position))).all():
+        if text.strip():
+            lines.setdefault(versions[version_id], []).append(text)
+    return {lesson_id: "\n".join(texts) for lesson_id, texts in lines.items()}
 
 
 def create_pack(session: Session, viewer: Viewer, *, title: str | None, audience: str | None = None,

@@ -24,6 +24,7 @@ because the worker, not the API, names the files inside the pack.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ _VARIATION_SELECTORS = (range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0))
 _TRAILING_JUNK = " ."
 
 
+@functools.lru_cache(maxsize=4096)  # a pack build asks for each title in its tags, playlists and contents
 def readable_text(text: str) -> str:
     """`text` without control characters, emoji or pictographs, whitespace collapsed to single spaces, stripped."""
     text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text))

@@ -138,7 +138,8 @@ def clips_to_warm(ctx: Context, *, limit: int = WARM_BATCH) -> list[str]:
     from sqlmodel import col, select
 
     from catalog.db import unit_of_work
-    from catalog.models import Lesson, Organisation, ReviewState, Speaker, utcnow
+    from catalog.models import Lesson, ReviewState, utcnow
+    from catalog.packs import credits
     from transcode.intros import intro_parts, speech_cache_key
 
     name = voice_for(ctx).name
@@ -157,10 +158,10 @@ def clips_to_warm(ctx: Context, *, limit: int = WARM_BATCH) -> list[str]:
         lessons = session.exec(select(Lesson).where(col(Lesson.review_state) == ReviewState.PUBLISHED,
                                                     col(Lesson.published_at) >= since)
                                .order_by(col(Lesson.published_at).desc()).limit(200)).all()
+        said_by = credits(session, lessons)
         for lesson in lessons:
-            speaker = session.get(Speaker, lesson.speaker_id).name if lesson.speaker_id else lesson.speaker  # type: ignore[union-attr]
-            branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
-            if want(intro_parts(1, lesson.title, speaker, branch.name if branch else None).lesson):
+            credit = said_by[lesson.id]
+            if want(intro_parts(1, lesson.title, credit.speaker, credit.branch).lesson):
                 break
     return wanted
 

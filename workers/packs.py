@@ -29,11 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from catalog import packs
-from catalog.captions import get_version, list_segments
 from catalog.db import unit_of_work
 from catalog.errors import CatalogError, PackEmpty
 from catalog.lifecycle import Viewer
-from catalog.models import Asset, AssetKind, AudioPack, AudioPackVersion, Lesson, Organisation, Role, Speaker
+from catalog.models import Asset, AssetKind, AudioPack, AudioPackVersion, Lesson, Role
 from ingest import keys
 from ingest.errors import ObjectMissing, StorageUnavailable
 from transcode.errors import TranscodeError
@@ -122,6 +121,8 @@ def _track_sources(session: Session, version: AudioPackVersion) -> list[TrackSou
     lesson_ids = [t.lesson_id for t in tracks if t.lesson_id]
     lessons = {ls.id: ls for ls in session.exec(select(Lesson).where(col(Lesson.id).in_(lesson_ids)))}
     editions = _editions(session, lesson_ids)
+    credits = packs.credits(session, list(lessons.values()))
+    lyrics = packs.transcripts(session, list(lessons.values()))
     sources = []
     for t in tracks:
         lesson = lessons.get(t.lesson_id or "")
@@ -129,23 +130,12 @@ def _track_sources(session: Session, version: AudioPackVersion) -> list[TrackSou
         if lesson is None or edition is None:
             raise CatalogError(f"pack version {version.id}: track {t.n} lost its lesson or audio edition",
                                message="音频包里有课程已被删除，请重新生成")
-        speaker = session.get(Speaker, lesson.speaker_id).name if lesson.speaker_id else lesson.speaker  # type: ignore[union-attr]
-        branch = session.get(Organisation, lesson.branch_id) if lesson.branch_id else None
+        credit = credits[lesson.id]
         sources.append(TrackSource(
-            n=t.n, filename=t.filename, lesson_id=lesson.id, title=lesson.title, speaker=speaker,
-            branch=branch.name if branch else None, duration_s=t.duration_s, edition_key=edition.key,
-            year=(lesson.published_at or lesson.created_at).year, lyrics=_transcript(session, lesson)))
+            n=t.n, filename=t.filename, lesson_id=lesson.id, title=lesson.title, speaker=credit.speaker,
+            branch=credit.branch, duration_s=t.duration_s, edition_key=edition.key,
+            year=(lesson.published_at or lesson.created_at).year, lyrics=lyrics.get(lesson.id)))
     return sources
-
-
-def _transcript(session: Session, lesson: Lesson) -> str | None:
-    if lesson.caption_version is None:
-        return None
-    version = get_version(session, lesson.id, lesson.caption_version)
-    if version is None:
-        return None
-    text = "\n".join(s.text for s in list_segments(session, version.id or 0) if s.text.strip())
-    return text or None
 
 
 class _Progress:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.auth import Caller, csrf_ok
 from api.deps import ContextDep, FormCallerDep, SessionDep
@@ -36,7 +36,7 @@ from catalog.library import (
     series_with_counts,
 )
 from catalog.lifecycle import may_make_packs
-from catalog.models import Asset, AssetKind, AudioPack, AudioPackVersion, PackOrder
+from catalog.models import AudioPack, AudioPackVersion, PackOrder
 from workers.packs import make_pack, rebuild_pack
 
 router = APIRouter(include_in_schema=False)
@@ -238,11 +238,7 @@ def _selection_size(session: Session, selection: dict[str, Any]) -> int:
 
 def _pickable(session: Session) -> list[LessonSummary]:
     """The newest published lessons that have an audio edition (what a pack can hold), newest first."""
-    recent = newest_lessons(session, limit=PICK_LIMIT * 2)
-    ids = [ls.id for ls in recent]
-    with_audio = set(session.exec(select(Asset.lesson_id).where(
-        col(Asset.lesson_id).in_(ids), Asset.kind == AssetKind.AUDIO_EDITION)).all()) if ids else set()
-    return lesson_summaries(session, [ls for ls in recent if ls.id in with_audio][:PICK_LIMIT])
+    return lesson_summaries(session, newest_lessons(session, limit=PICK_LIMIT, audible_only=True))
 
 
 def _form_page(request: Request, session: Session, caller: Caller, form: PackForm, *, error: str | None,
