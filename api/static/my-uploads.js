@@ -5,7 +5,7 @@
 (function () {
   'use strict';
 
-  var el = window.weike.el, two = window.weike.two, clock = window.weike.clock;
+  var el = window.weike.el, two = window.weike.two, clock = window.weike.clock, get = window.weike.getJson;
 
   var config = JSON.parse(document.getElementById('page-config').textContent);
   var POLL_MS = 5000;
@@ -20,19 +20,6 @@
     var d = new Date(iso);
     if (isNaN(d.getTime())) { return String(iso || '').slice(0, 10); }
     return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate());
-  }
-
-  function get(url, done) {
-    var request = new XMLHttpRequest();
-    request.open('GET', url);
-    request.setRequestHeader('Accept', 'application/json');
-    request.onload = function () {
-      var data = null;
-      try { data = JSON.parse(request.responseText); } catch (e) { data = null; }
-      done(request.status, data);
-    };
-    request.onerror = function () { done(0, null); };
-    request.send();
   }
 
   function statusText(lesson) {

@@ -6,20 +6,9 @@
 (function () {
   'use strict';
 
-  var POLL_MS = 2000;
+  var get = window.weike.getJson;
 
-  function get(url, done) {
-    var request = new XMLHttpRequest();
-    request.open('GET', url);
-    request.setRequestHeader('Accept', 'application/json');
-    request.onload = function () {
-      var data = null;
-      try { data = JSON.parse(request.responseText); } catch (e) { data = null; }
-      done(request.status, data);
-    };
-    request.onerror = function () { done(0, null); };
-    request.send();
-  }
+  var POLL_MS = 2000;
 
   /* One building pack: follow its progress until it is ready or failed, then show the page as it is now. */
   function follow(box) {
@@ -28,8 +17,8 @@
     var percent = box.querySelector('[data-pack-percent]');
     var misses = 0;
     function poll() {
-      // Anonymous JSON may be cached for a minute (api/caching.py): ask past the caches, progress is news.
-      get('/api/v1/packs/' + encodeURIComponent(id) + '?t=' + new Date().getTime(), function (status, pack) {
+      // A building pack's JSON is sent with no-cache (api/routes/packs.py), so every poll sees the news.
+      get('/api/v1/packs/' + encodeURIComponent(id), function (status, pack) {
         if (status === 200 && pack) {
           misses = 0;
           if (pack.status !== 'building') { window.location.reload(); return; }

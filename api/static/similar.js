@@ -8,25 +8,13 @@
   if (!section) { return; }
   var el = window.weike.el, clock = window.weike.clock;
   var $ = function (id) { return document.getElementById(id); };
+  var getJson = window.weike.getJson;
   var config = JSON.parse($('review-config').textContent);
   var STATES = { awaiting_review: '待审核', published: '已发布', rejected: '未通过', revision_requested: '待修改',
                  withdrawn: '已撤下' };
   var SIGNALS = [['transcript', '讲稿'], ['footage', '画面'], ['sound', '声音']];
   var thisPlayer = $('compare-this'), otherPlayer = $('compare-other');
   var current = null;  // {span, other}
-
-  function getJson(url, done) {
-    var request = new XMLHttpRequest();
-    request.open('GET', url);
-    request.setRequestHeader('Accept', 'application/json');
-    request.onload = function () {
-      var data = null;
-      try { data = JSON.parse(request.responseText); } catch (e) { data = null; }
-      done(request.status, data);
-    };
-    request.onerror = function () { done(0, null); };
-    request.send(null);
-  }
 
   function percent(value) {
     return value === null || value === undefined ? '—' : Math.round(value * 100) + '%';

@@ -1,4 +1,4 @@
-/* Helpers the pages share (plain ES5 for old Android browsers): window.weike.el, .clock, .typing. */
+/* Helpers the pages share (plain ES5 for old Android browsers): window.weike.el, .clock, .typing, .getJson, … */
 (function () {
   'use strict';
 
@@ -29,6 +29,20 @@
     return tag === 'TEXTAREA' || tag === 'SELECT' || !!target.isContentEditable;
   }
 
+  /* GET a JSON resource; done(status, parsed body or null); status 0 when the request never got an answer. */
+  function getJson(url, done) {
+    var request = new XMLHttpRequest();
+    request.open('GET', url);
+    request.setRequestHeader('Accept', 'application/json');
+    request.onload = function () {
+      var data = null;
+      try { data = JSON.parse(request.responseText); } catch (e) { data = null; }
+      done(request.status, data);
+    };
+    request.onerror = function () { done(0, null); };
+    request.send(null);
+  }
+
   /* The player's subtitle track (the page's only one), or null. */
   function subtitleTrack(player) {
     return player && player.textTracks && player.textTracks.length ? player.textTracks[0] : null;
@@ -42,6 +56,6 @@
     button.textContent = track.mode === 'showing' ? '关闭字幕' : '打开字幕';
   }
 
-  window.weike = { el: el, two: two, clock: clock, typing: typing, subtitleTrack: subtitleTrack,
+  window.weike = { el: el, two: two, clock: clock, typing: typing, getJson: getJson, subtitleTrack: subtitleTrack,
                    toggleSubtitles: toggleSubtitles };
 })();
