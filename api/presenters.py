@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
@@ -203,3 +204,12 @@ def lesson_summaries(session: Session, lessons: Sequence[Lesson]) -> list[Lesson
             **_structure(session, lesson, tags=tags.get(lesson.id, [])),
         ))
     return out
+
+
+_UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/"\x00-\x1f\x7f]')
+
+
+def download_filename(name: str) -> str:
+    """A download's file name (Content-Disposition) as it reads, path separators, quotes and control characters
+    replaced by "_" (titles are whatever the uploader typed)."""
+    return _UNSAFE_IN_FILE_NAMES.sub("_", name)

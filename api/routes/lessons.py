@@ -11,7 +11,7 @@ from starlette.responses import Response as StarletteResponse
 
 from api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, StorageDep, ViewerDep
 from api.presentation_files import MASTER_NAME, content_type, presentation_key, stored_file
-from api.presenters import lesson_public, lesson_summaries
+from api.presenters import download_filename, lesson_public, lesson_summaries
 from api.routes.popularity import count_download
 from api.schemas import (
     ErrorPublic,
@@ -147,7 +147,7 @@ def asset_content(asset_id: str, request: Request, session: SessionDep, storage:
     ext = _EXTENSIONS.get(asset.mime_type, "")
     if original and lesson.original_filename and "." in lesson.original_filename:
         ext = "." + lesson.original_filename.rsplit(".", 1)[1][:10]
-    name = f"{lesson.title}{suffix}{ext}".replace("/", "_").replace("\\", "_")
+    name = download_filename(f"{lesson.title}{suffix}{ext}")
     media_type = ORIGINAL_TYPE if original else asset.mime_type
     attachment = download or original
     path = storage.local_path(asset.key)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, StorageDep
 from api.pack_schemas import PackCreate, PackPage, PackPublic, PackTrackPublic, PackVersionPublic
+from api.presenters import download_filename
 from api.schemas import ErrorPublic
 from catalog import packs
 from catalog.errors import Forbidden, PackNotFound, PackNotReady
@@ -119,7 +120,7 @@ def download(pack_id: int, request: Request, session: SessionDep, storage: Stora
         if version is not None and version > pack.version:
             raise PackNotFound(f"pack {pack_id} has no version {version}")
         raise PackNotReady(f"pack {pack_id} version {version or pack.version} is not ready")
-    name = f"{pack.title} 第{chosen.version}版.zip".replace("/", "_").replace("\\", "_")
+    name = download_filename(f"{pack.title} 第{chosen.version}版.zip")
     etag = f'"pack-{pack.id}-v{chosen.version}-{chosen.size_bytes}-{chosen.built_at:%Y%m%d%H%M%S}"'
     path = storage.local_path(chosen.key)
     if path is not None:
