@@ -2,8 +2,8 @@
 and the matches, kept both ways.
 
 Indexing a lesson (:func:`index_lesson`, in the `similarity` step's transaction) replaces the keys of the signals
-that changed, looks the lesson's keys up, one IN query per signal, counted per fingerprint (the transcript's
-candidates are then ranked by their stored MinHash signatures), compares the best candidates exactly
+that changed, looks the lesson's keys up, one IN query per signal, counted per fingerprint (for the transcript, the
+count of agreeing MinHash values estimates the Jaccard similarity), compares the best candidates exactly
 (catalog/similarity.py) on the signals they are candidates by, and on all three those worth reporting, and rewrites
 every match the lesson takes part in, its own rows and the other lessons' rows about it, so that the result is the
 same however often it runs. Looking up and rewriting take turns across workers (SQLite has one writer; PostgreSQL
@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, and_, delete, func, or_, text
 from sqlmodel import Session, col, select
 
 from catalog.models import Lesson, LessonFingerprint, LessonMatch, SimilarityKey, utcnow
 from catalog.similar_spans import kind_range
-from catalog.similar_text import estimated_jaccard
 from catalog.similarity import (
     FLAG_THRESHOLD,
     KEY_FOOTAGE,
@@ -44,17 +42,16 @@ from catalog.similarity import (
     Span,
     TranscriptPrint,
     compare,
-    footage_keys,
-    sound_keys,
-    transcript_keys,
 )
 
 _KINDS = {"transcript": KEY_TRANSCRIPT, "footage": KEY_FOOTAGE, "sound": KEY_SOUND}
 # Per signal: how many keys a fingerprint must share to be a candidate, and how many candidates are compared.
 MIN_SHARED = {KEY_TRANSCRIPT: 1, KEY_FOOTAGE: 2, KEY_SOUND: 2}
 CANDIDATES = {KEY_TRANSCRIPT: 32, KEY_FOOTAGE: 24, KEY_SOUND: 24}
-TRANSCRIPT_BAND_HITS = 1000  # fingerprints sharing a band whose signatures are read to pick the transcript candidates
 _LOCK_KEY = 0x5745494B45  # PostgreSQL advisory lock: "WEIKE"
+# Bump when a transcript's keys change for the same transcript (LSH bands, shingles): stored rows are re-keyed.
+# 1: 64 bands of 2 values; 2: 128 bands of 1 value.
+TRANSCRIPT_KEYS_FORMAT = 2
 
 
 # ------------------------------------------------------------------------------------------- packed signals
@@ -72,14 +69,6 @@ def unpack_transcript(data: bytes) -> TranscriptPrint:
         distinct=np.frombuffer(data, "<u4", distinct, offset).astype(np.uint32),
         first_at=np.frombuffer(data, "<u4", distinct, offset + 4 * distinct).astype(np.uint32),
         token_times_s=np.frombuffer(data, "<f4", tokens, offset + 8 * distinct).astype(np.float32))
-
-
-def pack_signature(p: TranscriptPrint) -> bytes:
-    return p.signature.astype("<u4").tobytes()
-
-
-def unpack_signature(data: bytes) -> NDArray[np.uint32]:
-    return np.frombuffer(data, "<u4").astype(np.uint32)
 
 
 def pack_footage(p: FootagePrint) -> bytes:
@@ -104,18 +93,19 @@ def unpack_sound(data: bytes) -> SoundPrint:
     return SoundPrint(items=np.frombuffer(data, "<u4", count, struct.calcsize("<4sI")).astype(np.uint32))
 
 
+def _packed(prints: LessonPrints, signal: str) -> bytes | None:
+    """One signal packed for its column; None where the lesson lacks it."""
+    if signal == "transcript":
+        return pack_transcript(prints.transcript) if prints.transcript else None
+    if signal == "footage":
+        return pack_footage(prints.footage) if prints.footage else None
+    return pack_sound(prints.sound) if prints.sound else None
+
+
 def prints_of(row: LessonFingerprint) -> LessonPrints:
     return LessonPrints(transcript=unpack_transcript(row.transcript) if row.transcript else None,
                         footage=unpack_footage(row.footage) if row.footage else None,
                         sound=unpack_sound(row.sound) if row.sound else None)
-
-
-def _keys_of(prints: LessonPrints, signal: str) -> list[int]:
-    if signal == "transcript":
-        return transcript_keys(prints.transcript) if prints.transcript else []
-    if signal == "footage":
-        return footage_keys(prints.footage) if prints.footage else []
-    return sound_keys(prints.sound) if prints.sound else []
 
 
 # ------------------------------------------------------------------------------------------------- indexing
@@ -136,17 +126,26 @@ def index_lesson(session: Session, lesson_id: str, *, revision: int, caption_ver
     """Store the lesson's signals (those in `changed` are replaced, with their index keys; the others are kept
     as stored), then find and record its matches. Returns the matches at or above the reporting threshold."""
     _take_turns(session)
+    fingerprint_id, current = _store_prints(session, lesson_id, revision=revision, caption_version=caption_version,
+                                            prints=prints, changed=changed)
+    found = [f for f in _compare_candidates(session, current, exclude_id=fingerprint_id)
+             if f.comparison.score >= REPORT_THRESHOLD]
+    rewrite_matches(session, lesson_id, found)
+    return found
+
+
+def _store_prints(session: Session, lesson_id: str, *, revision: int, caption_version: int | None,
+                  prints: LessonPrints, changed: Collection[str]) -> tuple[int, LessonPrints]:
+    """Replace the `changed` signals (all of them for a lesson not stored yet) and their keys; returns the
+    fingerprint's id and the lesson's signals as now stored."""
     row = get_fingerprint(session, lesson_id)
     if row is None:
         row = LessonFingerprint(lesson_id=lesson_id, revision=revision)
         changed = SIGNALS
-    packers = {"transcript": (prints.transcript, pack_transcript), "footage": (prints.footage, pack_footage),
-               "sound": (prints.sound, pack_sound)}
     for signal in changed:
-        value, pack = packers[signal]
-        setattr(row, signal, pack(value) if value is not None else None)  # type: ignore[operator]
+        setattr(row, signal, _packed(prints, signal))
     if "transcript" in changed:
-        row.minhash = pack_signature(prints.transcript) if prints.transcript else None
+        row.transcript_keys_format = TRANSCRIPT_KEYS_FORMAT
     row.revision, row.caption_version, row.updated_at = revision, caption_version, utcnow()
     session.add(row)
     session.flush()
@@ -155,16 +154,12 @@ def index_lesson(session: Session, lesson_id: str, *, revision: int, caption_ver
         first, last = kind_range(_KINDS[signal])
         session.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id,
                                                     col(SimilarityKey.key) >= first, col(SimilarityKey.key) < last))
-        keys = _keys_of(prints, signal)
+        keys = prints.keys_of(signal)
         if keys:
             session.execute(SimilarityKey.__table__.insert(),  # type: ignore[attr-defined]
                             [{"key": k, "fingerprint_id": row.id} for k in keys])
     kept = prints_of(row)  # the signals not replaced, as stored
-    current = LessonPrints(*(getattr(prints if signal in changed else kept, signal) for signal in SIGNALS))
-    found = [f for f in compare_candidates(session, current, exclude_id=row.id)
-             if f.comparison.score >= REPORT_THRESHOLD]
-    rewrite_matches(session, lesson_id, found)
-    return found
+    return row.id, LessonPrints(*(getattr(prints if signal in changed else kept, signal) for signal in SIGNALS))
 
 
 def _take_turns(session: Session) -> None:
@@ -174,47 +169,31 @@ def _take_turns(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
 
 
-def candidates(session: Session, prints: LessonPrints, *, exclude_id: int | None = None) -> dict[int, set[str]]:
+def _candidates(session: Session, prints: LessonPrints, *, exclude_id: int | None = None) -> dict[int, set[str]]:
     """Fingerprints sharing keys with `prints`, for each the signals it is a candidate by: per signal, the best
-    CANDIDATES[kind] by keys shared; for the transcript, of those sharing a band, the best by their signatures'
-    estimate of the Jaccard similarity (in a library of thousands, hundreds of lessons on the same topic share a
-    band by chance, as a copy read by another voice may share only one or two)."""
+    CANDIDATES[kind] by keys shared (for the transcript, by the MinHash estimate of the Jaccard similarity)."""
     found: dict[int, set[str]] = {}
     for signal in SIGNALS:
-        keys = _keys_of(prints, signal)
+        keys = prints.keys_of(signal)
         if not keys:
             continue
         kind = _KINDS[signal]
         shared = func.count().label("shared")
-        ranked = TRANSCRIPT_BAND_HITS if kind == KEY_TRANSCRIPT else CANDIDATES[kind] + 1
         rows = session.exec(
             select(SimilarityKey.fingerprint_id, shared).where(col(SimilarityKey.key).in_(keys))
             .group_by(col(SimilarityKey.fingerprint_id)).having(shared >= MIN_SHARED[kind])
-            .order_by(shared.desc(), col(SimilarityKey.fingerprint_id)).limit(ranked)
+            .order_by(shared.desc(), col(SimilarityKey.fingerprint_id)).limit(CANDIDATES[kind] + 1)
         ).all()
         ids = [int(fingerprint_id) for fingerprint_id, _ in rows if fingerprint_id != exclude_id]
-        if kind == KEY_TRANSCRIPT and prints.transcript is not None and len(ids) > CANDIDATES[kind]:
-            ids = _closest_signatures(session, prints.transcript, ids, CANDIDATES[kind])
         for fingerprint_id in ids[:CANDIDATES[kind]]:
             found.setdefault(fingerprint_id, set()).add(signal)
     return found
 
 
-def _closest_signatures(session: Session, transcript: TranscriptPrint, ids: Sequence[int], limit: int) -> list[int]:
-    rows = session.exec(select(LessonFingerprint.id, LessonFingerprint.minhash)
-                        .where(col(LessonFingerprint.id).in_(list(ids)), col(LessonFingerprint.minhash).is_not(None))
-                        ).all()
-    if not rows:
-        return []
-    estimates = estimated_jaccard(transcript.signature, np.stack([unpack_signature(m) for _, m in rows if m]))
-    order = np.argsort(-estimates, kind="stable")[:limit]
-    return [int(rows[i][0] or 0) for i in order.tolist()]
-
-
-def compare_candidates(session: Session, prints: LessonPrints, *, exclude_id: int | None = None) -> list[Found]:
+def _compare_candidates(session: Session, prints: LessonPrints, *, exclude_id: int | None = None) -> list[Found]:
     """Each candidate compared on the signals it is a candidate by; one that scores at or above the reporting
     threshold is compared on the others too (its other scores are shown with it)."""
-    by = candidates(session, prints, exclude_id=exclude_id)
+    by = _candidates(session, prints, exclude_id=exclude_id)
     if not by:
         return []
     found = []
@@ -246,17 +225,6 @@ def rewrite_matches(session: Session, lesson_id: str, found: Sequence[Found]) ->
             session.add(LessonMatch(lesson_id=this, other_id=other, score=c.score, transcript=_score(c.transcript),
                                     footage=_score(c.footage), sound=_score(c.sound),
                                     spans_json=_spans_json(c.spans), updated_at=now))
-    session.flush()
-
-
-def forget_lesson(session: Session, lesson_id: str) -> None:
-    """Drop the lesson's fingerprint, keys and matches (a lesson with nothing left to compare)."""
-    session.execute(delete(LessonMatch).where(or_(col(LessonMatch.lesson_id) == lesson_id,
-                                                  col(LessonMatch.other_id) == lesson_id)))
-    row = get_fingerprint(session, lesson_id)
-    if row is not None:
-        session.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id))
-        session.delete(row)
     session.flush()
 
 

@@ -22,9 +22,11 @@ from catalog.similar_spans import KEY_FOOTAGE, KEY_SOUND, SignalMatch, Span, bes
 
 FRAME_BITS = 10  # two frames within this many bits of 64 show the same picture
 FRAME_CHUNKS = 4  # 16-bit chunks of each frame hash in the index
-FRAME_REPEAT_BITS = 4
+FRAME_REPEAT_BITS = 4  # a frame within this many bits of the last one indexed adds no keys
+MIN_FRAME_S = 0.04  # the least time a sampled frame stands for (one frame at 25 fps)
 MIN_FOOTAGE_S = 4.0  # a footage match covers at least this long
-MAX_OFFSETS_TRIED = 16
+MAX_FOOTAGE_OFFSETS = 4  # a copy cut in a few places matches at a few offsets
+MAX_OFFSETS_TRIED = 16  # the offsets at which most frames match, tried for each of those
 SOUND_BITS = 6.0  # mean bits (of 32) by which aligned Chromaprint items differ, over SOUND_WINDOW items
 SOUND_WINDOW = 8
 SOUND_KEY_SHIFT = 12  # the index keeps an item's top 20 bits ...
@@ -32,6 +34,10 @@ SOUND_KEY_SAMPLE = 8  # ... for one item value in 8
 MIN_SOUND_ITEMS = 32  # about 4 s of sound
 MIN_RUN_ITEMS = 16  # a sound match runs at least 2 s ...
 MIN_SOUND_ITEMS_MATCHED = 40  # ... and 5 s in all (a greeting said the same way is not a recording re-used)
+MAX_SOUND_OFFSETS = 4  # alignments tried
+MAX_ITEM_POSITIONS = 16  # positions of one item value that vote for offsets (silence repeats one value)
+# As transcode/fingerprints.py says (catalog does not import transcode): 4096-sample frames at 11025 Hz, a third of a
+# frame apart.
 CHROMAPRINT_ITEM_S = 4096 / 3 / 11025
 
 
@@ -60,7 +66,7 @@ def footage_keys(print_: FootagePrint) -> list[int]:
 def _weights(times: NDArray[np.float32], duration_s: float, interval_s: float) -> NDArray[np.float64]:
     """How long each sampled frame stands for: until the next sample, at most one interval."""
     ends = np.append(times[1:].astype(np.float64), max(duration_s, float(times[-1])))
-    return np.clip(ends - times, 0.04, interval_s)
+    return np.clip(ends - times, MIN_FRAME_S, interval_s)
 
 
 def compare_footage(a: FootagePrint, b: FootagePrint) -> SignalMatch | None:
@@ -69,24 +75,45 @@ def compare_footage(a: FootagePrint, b: FootagePrint) -> SignalMatch | None:
         return None
     swap = (a.duration_s, len(a.hashes)) > (b.duration_s, len(b.hashes))
     q, o = (b, a) if swap else (a, b)  # q: the shorter lesson
+    interval_s = max(q.interval_s, o.interval_s)
+    weights = _weights(q.times_s, q.duration_s, interval_s)
+    chosen = _matching_offsets(q, o, weights, tolerance_s=interval_s / 2 + 0.5)
+    covered = np.zeros(len(q.hashes), dtype=bool)
+    for _, frames in chosen:
+        covered[frames] = True
+    matched_s = float(weights[covered].sum())
+    if matched_s < min(MIN_FOOTAGE_S, 0.5 * float(weights.sum())):
+        return SignalMatch(0.0)
+    spans: list[tuple[float, Span]] = []
+    for offset, frames in chosen:
+        for run in _runs(q.times_s[frames], gap_s=2 * interval_s + 0.5):
+            end = run[-1] + float(weights[int(np.searchsorted(q.times_s, run[-1]))])
+            spans.append((end - run[0], Span(run[0], end, run[0] + offset, min(end + offset, o.duration_s))))
+    match = SignalMatch(round(min(1.0, matched_s / float(weights.sum())), 3), best_spans(spans))
+    return match.swapped() if swap else match
+
+
+def _matching_offsets(q: FootagePrint, o: FootagePrint, weights: NDArray[np.float64], *,
+                      tolerance_s: float) -> list[tuple[float, NDArray[np.intp]]]:
+    """Up to MAX_FOOTAGE_OFFSETS time offsets (o's time - q's), each with the frames of q (sorted indices) that
+    match a frame of o at it within `tolerance_s`: picked one at a time, each the offset that adds the most of q's
+    time not matched yet, while that is at least half of MIN_FOOTAGE_S."""
     distance = np.bitwise_count(q.hashes[:, None] ^ o.hashes[None, :])
     qi, oj = np.nonzero(distance <= FRAME_BITS)
     if not len(qi):
-        return SignalMatch(0.0)
+        return []
     offsets = o.times_s[oj].astype(np.float64) - q.times_s[qi]
-    tolerance = max(q.interval_s, o.interval_s) / 2 + 0.5
-    weights = _weights(q.times_s, q.duration_s, max(q.interval_s, o.interval_s))
-    covered = np.zeros(len(q.hashes), dtype=bool)
-    chosen: list[tuple[float, NDArray[np.intp]]] = []
     # The offsets (in half seconds) at which most frames match are tried: a static shot matches at every offset.
     halves = np.round(offsets * 2).astype(np.int64)
     frames_at = np.unique(np.stack([halves, qi]), axis=1)[0]
     values, counts = np.unique(frames_at, return_counts=True)
     tried = values[np.argsort(-counts, kind="stable")[:MAX_OFFSETS_TRIED]] / 2
-    for _ in range(4):  # a copy cut in a few places matches at a few offsets
+    covered = np.zeros(len(q.hashes), dtype=bool)
+    chosen: list[tuple[float, NDArray[np.intp]]] = []
+    for _ in range(MAX_FOOTAGE_OFFSETS):
         best: tuple[float, float, NDArray[np.intp]] | None = None
         for offset in tried:
-            frames = np.unique(qi[np.abs(offsets - offset) <= tolerance])
+            frames = np.unique(qi[np.abs(offsets - offset) <= tolerance_s])
             gain = float(weights[frames[~covered[frames]]].sum())
             if best is None or gain > best[0]:
                 best = (gain, float(offset), frames)
@@ -94,16 +121,7 @@ def compare_footage(a: FootagePrint, b: FootagePrint) -> SignalMatch | None:
             break
         covered[best[2]] = True
         chosen.append((best[1], best[2]))
-    matched_s = float(weights[covered].sum())
-    if matched_s < min(MIN_FOOTAGE_S, 0.5 * float(weights.sum())):
-        return SignalMatch(0.0)
-    spans: list[tuple[float, Span]] = []
-    for offset, frames in chosen:
-        for run in _runs(q.times_s[np.sort(frames)], gap_s=2 * max(q.interval_s, o.interval_s) + 0.5):
-            end = run[-1] + float(weights[int(np.searchsorted(q.times_s, run[-1]))])
-            spans.append((end - run[0], Span(run[0], end, run[0] + offset, min(end + offset, o.duration_s))))
-    match = SignalMatch(round(min(1.0, matched_s / float(weights.sum())), 3), best_spans(spans))
-    return match.swapped() if swap else match
+    return chosen
 
 
 def _runs(times: NDArray[np.float32], *, gap_s: float) -> list[list[float]]:
@@ -168,7 +186,7 @@ def compare_sound(a: SoundPrint, b: SoundPrint) -> SignalMatch | None:
     return match.swapped() if swap else match
 
 
-def _agreeing_offsets(q: NDArray[np.uint32], o: NDArray[np.uint32], *, limit: int = 4) -> list[int]:
+def _agreeing_offsets(q: NDArray[np.uint32], o: NDArray[np.uint32]) -> list[int]:
     """Offsets (o's index - q's) at which most items' top 20 bits agree, best first."""
     o_top = (o >> np.uint32(SOUND_KEY_SHIFT)).tolist()
     where: dict[int, list[int]] = {}
@@ -176,10 +194,10 @@ def _agreeing_offsets(q: NDArray[np.uint32], o: NDArray[np.uint32], *, limit: in
         where.setdefault(value, []).append(j)
     votes: dict[int, int] = {}
     for i, value in enumerate((q >> np.uint32(SOUND_KEY_SHIFT)).tolist()):
-        for j in where.get(value, ())[:16]:
+        for j in where.get(value, ())[:MAX_ITEM_POSITIONS]:
             votes[j - i] = votes.get(j - i, 0) + 1
     ranked = sorted(votes.items(), key=lambda item: -item[1])
-    return [offset for offset, count in ranked[:limit] if count >= 2]
+    return [offset for offset, count in ranked[:MAX_SOUND_OFFSETS] if count >= 2]
 
 
 def _true_runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:

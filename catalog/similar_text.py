@@ -27,10 +27,12 @@ from catalog.similar_spans import KEY_TRANSCRIPT, SignalMatch, Span, best_spans,
 SHINGLE_TOKENS = 3
 MIN_TRANSCRIPT_TOKENS = 24  # fewer (a greeting, a clip with a few words): no transcript signal
 NUM_PERM = 128
-# 64 bands of 2 rows: a pair with Jaccard 0.16 (a copy read by another voice and recognised twice, at worst on the
-# labelled set) shares a band with probability 0.8, one at 0.03 (an unrelated lesson on the same topic) with 0.06;
-# candidates are ranked by the bands they share (catalog/similar_index.py).
-LSH_BANDS, LSH_ROWS = 64, 2
+# One band per MinHash value: a pair is a candidate when any of its NUM_PERM values agree, with probability
+# 1 - (1 - J) ** NUM_PERM for Jaccard similarity J, and candidates are ranked by how many agree, the MinHash estimate
+# of J (catalog/similar_index.py). The score is a containment, and the reporting threshold (score 0.40: containment
+# 0.2) means J of 0.11 for two lessons of one length and less when one lesson is a part of a longer one; bands of
+# two values would find such a pair about half the time, one value almost always.
+LSH_BANDS, LSH_ROWS = NUM_PERM, 1
 MINHASH_SEED = 17
 # A verbatim re-reading, recognised twice, shares only about half of its shingles (each recogniser gets about one
 # character in eight wrong): containment is doubled, at most 1, to be on the same scale as footage and sound.
@@ -60,7 +62,11 @@ class TranscriptPrint:
     @cached_property
     def signature(self) -> NDArray[np.uint32]:
         """The MinHash signature (NUM_PERM values) of the shingle set."""
-        return transcript_minhash(self)
+        from datasketch import MinHash
+
+        minhash = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, hashfunc=int)
+        minhash.update_batch(self.distinct.tolist())
+        return np.asarray(minhash.hashvalues, dtype=np.uint32)
 
     @cached_property
     def keys(self) -> list[int]:
@@ -138,20 +144,6 @@ def transcript_print(segments: Iterable[TimedText], *,
                            token_times_s=np.array(times, dtype=np.float32))
 
 
-def transcript_minhash(print_: TranscriptPrint) -> NDArray[np.uint32]:
-    from datasketch import MinHash
-
-    minhash = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, hashfunc=int)
-    minhash.update_batch(print_.distinct.tolist())
-    return np.asarray(minhash.hashvalues, dtype=np.uint32)
-
-
-def estimated_jaccard(signature: NDArray[np.uint32], others: NDArray[np.uint32]) -> NDArray[np.float64]:
-    """The Jaccard similarity of one shingle set with each of several, estimated from MinHash signatures (rows of
-    `others`): the share of positions where they agree."""
-    return (others == signature[None, :]).mean(axis=1)  # type: ignore[no-any-return]
-
-
 def transcript_keys(print_: TranscriptPrint) -> list[int]:
     return print_.keys
 
@@ -173,12 +165,22 @@ def compare_transcripts(a: TranscriptPrint, b: TranscriptPrint, *, spans_from: f
     return SignalMatch(score, _text_spans(a, b, sorted(pairs)))
 
 
+# A span is a run of shared shingles (in a's order) at most SPAN_GAP_TOKENS apart in a, whose distance between where
+# they are said in a and in b drifts by at most SPAN_DRIFT_TOKENS (words added, cut or misheard), of at least
+# MIN_SPAN_SHINGLES.
+SPAN_GAP_TOKENS = 8
+SPAN_DRIFT_TOKENS = 12
+MIN_SPAN_SHINGLES = 4
+
+
 def _text_spans(a: TranscriptPrint, b: TranscriptPrint, pairs: Sequence[tuple[int, int]]) -> tuple[Span, ...]:
-    """Runs of shared shingles (where each is first said in a, and in b) that keep their order in both."""
+    """Runs of shared shingles (`pairs`: where each is first said in a, and in b, in a's order) that keep their
+    order in both."""
     runs: list[list[tuple[int, int]]] = []
     for i, j in pairs:
         run = runs[-1] if runs else None
-        if run and i - run[-1][0] <= 8 and abs((j - i) - (run[-1][1] - run[-1][0])) <= 12:
+        if run and i - run[-1][0] <= SPAN_GAP_TOKENS and \
+                abs((j - i) - (run[-1][1] - run[-1][0])) <= SPAN_DRIFT_TOKENS:
             run.append((i, j))
         else:
             runs.append([(i, j)])
@@ -186,5 +188,5 @@ def _text_spans(a: TranscriptPrint, b: TranscriptPrint, pairs: Sequence[tuple[in
     spans = [(len(run), Span(float(a.token_times_s[run[0][0]]), float(a.token_times_s[run[-1][0] + last]),
                              float(b.token_times_s[min(j for _, j in run)]),
                              float(b.token_times_s[max(j for _, j in run) + last])))
-             for run in runs if len(run) >= 4]
+             for run in runs if len(run) >= MIN_SPAN_SHINGLES]
     return best_spans(spans)

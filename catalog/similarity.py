@@ -43,16 +43,25 @@ REPORT_THRESHOLD = 0.40
 FLAG_THRESHOLD = 0.50
 
 
+SIGNALS = ("transcript", "footage", "sound")
+
+
 @dataclass(frozen=True)
 class LessonPrints:
     transcript: TranscriptPrint | None = None
     footage: FootagePrint | None = None
     sound: SoundPrint | None = None
 
+    def keys_of(self, signal: str) -> list[int]:
+        """The index keys of one signal; none where the lesson lacks it."""
+        if signal == "transcript":
+            return transcript_keys(self.transcript) if self.transcript else []
+        if signal == "footage":
+            return footage_keys(self.footage) if self.footage else []
+        return sound_keys(self.sound) if self.sound else []
+
     def keys(self) -> list[int]:
-        return ((transcript_keys(self.transcript) if self.transcript else [])
-                + (footage_keys(self.footage) if self.footage else [])
-                + (sound_keys(self.sound) if self.sound else []))
+        return [key for signal in SIGNALS for key in self.keys_of(signal)]
 
 
 @dataclass(frozen=True)
@@ -77,17 +86,13 @@ class Comparison:
                             for m in (self.transcript, self.footage, self.sound)))
 
 
-SIGNALS = ("transcript", "footage", "sound")
-
-
 def compare(a: LessonPrints, b: LessonPrints, signals: Collection[str] = SIGNALS) -> Comparison:
     """The two lessons on `signals` (the others are left None), each where both lessons have it."""
-    def on(signal: str) -> bool:
-        return signal in signals and getattr(a, signal) is not None and getattr(b, signal) is not None
-
-    return Comparison(
-        transcript=(compare_transcripts(a.transcript, b.transcript, spans_from=REPORT_THRESHOLD)
-                    if on("transcript") and a.transcript and b.transcript else None),
-        footage=compare_footage(a.footage, b.footage) if on("footage") and a.footage and b.footage else None,
-        sound=compare_sound(a.sound, b.sound) if on("sound") and a.sound and b.sound else None,
-    )
+    transcript = footage = sound = None
+    if "transcript" in signals and a.transcript and b.transcript:
+        transcript = compare_transcripts(a.transcript, b.transcript, spans_from=REPORT_THRESHOLD)
+    if "footage" in signals and a.footage and b.footage:
+        footage = compare_footage(a.footage, b.footage)
+    if "sound" in signals and a.sound and b.sound:
+        sound = compare_sound(a.sound, b.sound)
+    return Comparison(transcript, footage, sound)

@@ -5,10 +5,9 @@ Frames: one ffmpeg run decodes the video, keeps a frame at every scene change an
 to stdout and its time to a file the `metadata` filter prints. Each frame is then hashed with imagehash's
 difference hash (dHash: 64 bits, whether each of 8x8 cells is brighter than its right neighbour) over its centre:
 a tenth is cut from the sides and the top and a fifth from the bottom, where logos and burned-in subtitles sit.
-On the labelled copies (re-encoded at another size, cropped 4 %, a logo and subtitles burned in) dHash of the
-centre kept a copy's frames within 7 bits of their source and unrelated frames 14 or more apart; pHash, the
-other candidate, put copies up to 16 bits and unrelated frames 22 apart, a narrower margin. Flat frames (black,
-a plain colour) say nothing about where they came from and are left out.
+dHash was chosen over pHash because, on the labelled copies of tests/catalog/test_copy_signals.py (re-encoded at
+another size, cropped, a logo and subtitles burned in), it left a wider margin between a copy's frames and
+unrelated ones. Flat frames (black, a plain colour) say nothing about where they came from and are left out.
 
 Sound: `fpcalc -raw -json` (Debian's libchromaprint-tools) gives the whole recording's Chromaprint, one 32-bit
 item every 0.124 s (chromaprint's default algorithm: 4096-sample frames at 11025 Hz, a third of a frame apart).
@@ -51,9 +50,8 @@ class FrameHash:
 
 
 @dataclass(frozen=True)
-class SoundPrint:
+class Chromaprint:
     items: tuple[int, ...]  # unsigned 32-bit Chromaprint items, CHROMAPRINT_ITEM_S apart
-    duration_s: float
 
 
 def frame_interval_s(duration_s: float) -> float:
@@ -122,7 +120,7 @@ def _printed_times(path: Path) -> list[float]:
 
 
 def sound_print(src: Path, work_dir: Path, *, duration_s: float, limits: MediaLimits, ffmpeg_bin: str = "ffmpeg",
-                fpcalc_bin: str = "fpcalc") -> SoundPrint:
+                fpcalc_bin: str = "fpcalc") -> Chromaprint:
     """The whole recording's Chromaprint. ffmpeg (with the input whitelists) decodes `src`'s first audio stream to
     raw mono PCM at Chromaprint's own rate, so fpcalc never parses a container; `fpcalc -raw -json -length 0`
     reads that. fpcalc 1.5.1 built on FFmpeg 5 reports the end of every input as a decoding error and exits 3
@@ -140,9 +138,8 @@ def sound_print(src: Path, work_dir: Path, *, duration_s: float, limits: MediaLi
     try:
         data = json.loads(result.stdout.decode("utf-8"))
         items = tuple(int(v) & 0xFFFFFFFF for v in data.get("fingerprint") or [])
-        length_s = float(data.get("duration") or 0.0)
     except (ValueError, TypeError, AttributeError) as exc:
         raise CorruptMedia(f"fpcalc gave no fingerprint for {src.name}: {exc}") from exc
     if not items:
         raise CorruptMedia(f"fpcalc gave an empty fingerprint for {src.name}")
-    return SoundPrint(items=items, duration_s=length_s)
+    return Chromaprint(items=items)
