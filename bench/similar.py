@@ -204,7 +204,7 @@ def seed(url: str, library: Sequence[Synthetic], seed_value: int) -> tuple[float
     from catalog.db import make_engine, unit_of_work
     from catalog.migrate import upgrade
     from catalog.models import Lesson, LessonFingerprint, LessonStatus, ReviewState, SimilarityKey
-    from catalog.similar_index import pack_footage, pack_signature, pack_transcript
+    from catalog.similar_index import TRANSCRIPT_KEYS_FORMAT, pack_footage, pack_transcript
 
     upgrade(url)
     engine = make_engine(url)
@@ -223,7 +223,7 @@ def seed(url: str, library: Sequence[Synthetic], seed_value: int) -> tuple[float
             s.execute(insert(LessonFingerprint), [{
                 "lesson_id": x.id, "revision": 1, "caption_version": 1, "updated_at": x.created_at,
                 "transcript": pack_transcript(prints[x.id].transcript) if prints[x.id].transcript else None,
-                "minhash": pack_signature(prints[x.id].transcript) if prints[x.id].transcript else None,
+                "transcript_keys_format": TRANSCRIPT_KEYS_FORMAT,
                 "footage": pack_footage(prints[x.id].footage) if prints[x.id].footage else None} for x in batch])
             ids = dict(s.execute(select(LessonFingerprint.lesson_id, LessonFingerprint.id)
                                  .where(col(LessonFingerprint.lesson_id).in_([x.id for x in batch]))).all())

@@ -537,8 +537,9 @@ class LessonFingerprint(SQLModel, table=True):
     revision: int
     caption_version: int | None = None
     transcript: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    # The transcript's MinHash signature (128 little-endian uint32), read for every candidate to rank them.
-    minhash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # How the transcript's index keys were made (catalog/similar_index.py TRANSCRIPT_KEYS_FORMAT): a row made by an
+    # older format is re-keyed by the next `similarity` run (`weike similar backfill` asks for one).
+    transcript_keys_format: int = Field(default=1)
     footage: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     sound: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     updated_at: datetime = Field(default_factory=utcnow)

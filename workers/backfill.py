@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from catalog.db import unit_of_work
 from catalog.models import Asset, AssetKind, Lesson, LessonFingerprint, LessonStatus
+from catalog.similar_index import TRANSCRIPT_KEYS_FORMAT
 from workers.pipeline import request_steps
 from workers.wiring import Context
 
@@ -35,7 +36,9 @@ def _has_asset(kind: AssetKind) -> ColumnElement[bool]:
     return select(Asset.id).where(col(Asset.lesson_id) == col(Lesson.id), col(Asset.kind) == kind).exists()
 
 
-_HAS_FINGERPRINT = select(LessonFingerprint.id).where(col(LessonFingerprint.lesson_id) == col(Lesson.id)).exists()
+_HAS_CURRENT_FINGERPRINT = select(LessonFingerprint.id).where(
+    col(LessonFingerprint.lesson_id) == col(Lesson.id),
+    col(LessonFingerprint.transcript_keys_format) == TRANSCRIPT_KEYS_FORMAT).exists()
 
 BACKFILLS: dict[str, Backfill] = {
     b.step: b
@@ -44,8 +47,9 @@ BACKFILLS: dict[str, Backfill] = {
         Backfill("hls", wanted=_has_asset(AssetKind.RENDITION), done=_has_asset(AssetKind.HLS)),
         # a picture or sound (renditions or an audio edition), as `wants_similarity` wants; done once the step
         # stored its fingerprint row (it always does, even with no signal: catalog/similar_index.py `index_lesson`)
+        # with the transcript keys this code makes (a row indexed by an older format is indexed again)
         Backfill("similarity", wanted=or_(_has_asset(AssetKind.RENDITION), _has_asset(AssetKind.AUDIO_EDITION)),
-                 done=_HAS_FINGERPRINT),
+                 done=_HAS_CURRENT_FINGERPRINT),
     )
 }
 

@@ -27,7 +27,7 @@ from catalog import captions as catalog_captions
 from catalog.db import unit_of_work
 from catalog.lessons import get_lesson
 from catalog.models import AssetKind
-from catalog.similar_index import get_fingerprint, index_lesson
+from catalog.similar_index import TRANSCRIPT_KEYS_FORMAT, get_fingerprint, index_lesson
 from catalog.similarity import (
     FootagePrint,
     LessonPrints,
@@ -59,6 +59,7 @@ def wants_similarity(settings: Settings, probe: ProbeResult) -> bool:
 class SimilarityState:
     stored_revision: int | None  # of the stored footage and sound (None: nothing stored yet)
     stored_caption_version: int | None
+    stored_keys_current: bool  # the stored transcript's index keys are made as this code makes them
     caption_version: int | None  # published now
     segments: tuple[TimedText, ...]
 
@@ -75,6 +76,7 @@ def read_state(ctx: Context, lesson_id: str) -> SimilarityState | None:
         return SimilarityState(
             stored_revision=stored.revision if stored else None,
             stored_caption_version=stored.caption_version if stored else None,
+            stored_keys_current=stored is not None and stored.transcript_keys_format == TRANSCRIPT_KEYS_FORMAT,
             caption_version=lesson.caption_version,
             segments=tuple(TimedText(s.start_s, s.end_s, s.text) for s in segments))
 
@@ -130,7 +132,7 @@ def similarity_step(ctx: Context, lesson: LessonInput, io: StepIO) -> StepOutcom
             sound = sound_of(ctx, lesson, io)
             keeper.report(0.9)
         changed += ["footage", "sound"]
-    if changed or state.stored_caption_version != state.caption_version:
+    if changed or state.stored_caption_version != state.caption_version or not state.stored_keys_current:
         changed.append("transcript")
     prints = LessonPrints(transcript=transcript_of(state), footage=footage, sound=sound)
     with holding_lease(io.progress) as session:

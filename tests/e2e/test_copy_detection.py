@@ -18,12 +18,16 @@ from tests.support.services import require_tool
 pytestmark = pytest.mark.e2e
 
 SCENE_S = 3.0
+# Every gradients colour is given: unless told, gradients picks random colours (its seed only places them).
 SCENES = {
-    "a": ["mandelbrot=start_x=-0.743643887:start_y=0.131825904:start_scale=0.3", "gradients=seed=1:speed=0.02:n=4",
+    "a": ["mandelbrot=start_x=-0.743643887:start_y=0.131825904:start_scale=0.3",
+          "gradients=seed=1:speed=0.02:n=4:c0=0x1f4e79:c1=0xf4b183:c2=0x70ad47:c3=0xffd966",
           "testsrc2", "mandelbrot=start_x=0.28:start_y=0.008:start_scale=0.05"],
-    "b": ["mandelbrot=start_x=-1.25:start_y=0.02:start_scale=0.2", "gradients=seed=9:speed=0.02:n=4", "rgbtestsrc",
-          "mandelbrot=start_x=-0.1:start_y=0.65:start_scale=0.2"],
-    "c": ["mandelbrot=start_x=-0.7453:start_y=0.1127:start_scale=0.01", "gradients=seed=4:speed=0.03:n=3",
+    "b": ["mandelbrot=start_x=-1.25:start_y=0.02:start_scale=0.2",
+          "gradients=seed=9:speed=0.02:n=4:c0=0x7030a0:c1=0x00b0f0:c2=0xc00000:c3=0xf2f2f2",
+          "rgbtestsrc", "mandelbrot=start_x=-0.1:start_y=0.65:start_scale=0.2"],
+    "c": ["mandelbrot=start_x=-0.7453:start_y=0.1127:start_scale=0.01",
+          "gradients=seed=4:speed=0.03:n=3:c0=0x002060:c1=0xffc000:c2=0x00b050",
           "yuvtestsrc", "mandelbrot=start_x=-0.16:start_y=1.04:start_scale=0.1"],
 }
 

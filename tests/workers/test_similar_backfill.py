@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from typer.testing import CliRunner, Result
 
 import api.cli
@@ -20,8 +20,9 @@ from api.cli import cli
 from catalog import captions, jobs
 from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, get_lesson
-from catalog.models import CaptionSource, Job, JobState, LessonStatus
-from catalog.similar_index import get_fingerprint
+from catalog.models import CaptionSource, Job, JobState, LessonStatus, SimilarityKey
+from catalog.similar_index import TRANSCRIPT_KEYS_FORMAT, get_fingerprint
+from catalog.similar_spans import KEY_TRANSCRIPT, kind_range
 from catalog.similarity import REPORT_THRESHOLD
 from tests.support.accounts import bearer, make_account, token_for
 from tests.support.media import run_tool
@@ -198,3 +199,40 @@ def test_backfill_compares_old_lessons_once_and_both_ways(settings: Settings, tm
     assert similarity_jobs(ctx, [old, old_copy, old_audio]) == {
         old: [JobState.DONE], old_copy: [JobState.DONE], old_audio: [JobState.DONE]}
     assert similarity_jobs(ctx, others) == before
+
+
+def test_a_transcript_keyed_by_an_older_format_is_keyed_again(settings: Settings, tmp_path: Path) -> None:
+    ctx = context_for(settings)
+    lesson = admit(ctx, make_tone(tmp_path / "剪枝录音.m4a", 440), "果树剪枝（录音）")
+    run_steps(ctx, lesson, "probe", "audio_edition")
+    publish_captions(ctx, lesson, SAID)
+    execute_step(ctx, lesson, "similarity")
+
+    def transcript_keys() -> set[int]:
+        first, last = kind_range(KEY_TRANSCRIPT)
+        with unit_of_work(ctx.engine) as s:
+            row = get_fingerprint(s, lesson)
+            assert row is not None
+            return set(s.exec(select(SimilarityKey.key).where(
+                SimilarityKey.fingerprint_id == row.id, col(SimilarityKey.key) >= first,
+                col(SimilarityKey.key) < last)).all())
+
+    current = transcript_keys()
+    assert current and lessons_lacking(ctx, "similarity") == []
+    with unit_of_work(ctx.engine) as s:  # as a row indexed before the format changed looks: other keys, format 1
+        row = get_fingerprint(s, lesson)
+        assert row is not None and row.transcript_keys_format == TRANSCRIPT_KEYS_FORMAT
+        row.transcript_keys_format = 1
+        s.add(row)
+        s.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id))
+        s.add(SimilarityKey(key=min(current) + 1 if min(current) + 1 not in current else min(current) - 1,
+                            fingerprint_id=row.id or 0))
+    assert lessons_lacking(ctx, "similarity") == [lesson]
+
+    assert weike("similar", "backfill").exit_code == 0
+    execute_step(ctx, lesson, "similarity")  # the footage and sound are as stored; the transcript is keyed again
+    assert transcript_keys() == current
+    with unit_of_work(ctx.engine) as s:
+        row = get_fingerprint(s, lesson)
+        assert row is not None and row.transcript_keys_format == TRANSCRIPT_KEYS_FORMAT
+    assert lessons_lacking(ctx, "similarity") == []
