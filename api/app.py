@@ -36,7 +36,7 @@ from api.routes import (
 from api.routes import packs as pack_routes
 from api.routes import search as search_routes
 from api.static_files import STATIC_DIR, VersionedStaticFiles
-from catalog.accounts import has_admin
+from catalog.accounts import has_admin, use_password_hashing
 from catalog.db import unit_of_work
 from workers.settings import Settings, get_settings
 from workers.wiring import context_for
@@ -60,6 +60,7 @@ def require_administrator(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    use_password_hashing(settings.password_hashing)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -38,6 +38,14 @@ cli = typer.Typer(help="微课 Weike: county micro-lesson library and transcodin
                   add_completion=False)
 console = Console()
 
+
+@cli.callback()
+def _configure() -> None:
+    """微课 Weike: county micro-lesson library and transcoding pipeline."""
+    from catalog.accounts import use_password_hashing
+
+    use_password_hashing(get_settings().password_hashing)
+
 MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi", ".flv", ".ts", ".mpg", ".mpeg", ".wmv",
                   ".asf", ".mp3", ".m4a", ".aac", ".amr", ".wav", ".flac", ".ogg", ".opus", ".wma", ".aiff", ".caf",
                   ".rm", ".rmvb", ".dv", ".mxf", ".mts", ".m2ts", ".vob", ".ac3", ".dts", ".wv", ".ape", ".au",

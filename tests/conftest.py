@@ -13,6 +13,14 @@ pytest_plugins = ["tests.support.media", "tests.support.speech", "tests.support.
 STACKS = ["embedded", "services"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Accounts the tests make in this process (tests/support/accounts.py) get the test settings' cheap Argon2id
+    parameters, as the apps and CLI commands the tests start do (Settings.password_hashing)."""
+    from catalog.accounts import use_password_hashing
+
+    use_password_hashing("fast")
+
+
 @pytest.fixture(params=STACKS)
 def stack_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     """Settings of one deployment shape: `embedded` (make run) or `services` (docker-compose)."""

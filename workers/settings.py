@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = "development"
+    # Argon2id parameters for new password hashes (catalog/accounts.py PASSWORD_HASHING); "fast" is the test suite's.
+    password_hashing: Literal["standard", "fast"] = "standard"
     data_dir: Path = Path("var")
     # Empty means "derive from data_dir" (see _fill_defaults).
     database_url: str = ""
@@ -142,6 +144,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs WEIKE_SECRET_KEY: at least 32 random characters, not the example")
             if _looks_like_example(self.storage_url) or _looks_like_example(self.database_url):
                 raise ValueError("production must not use the example passwords of .env.example")
+            if self.password_hashing != "standard":
+                raise ValueError("production hashes passwords with the standard Argon2id parameters")
         return self
 
     def signing_key(self) -> str:

@@ -242,3 +242,25 @@ def test_users_list_set_password_and_disable(settings: Settings, tmp_path: Path)
     for command in ("set-password", "disable"):
         unknown = weike("users", command, "nobody", stdin=new_password + "\n")
         assert unknown.exit_code == 1 and "找不到该账号" in unknown.output, _text(unknown)
+
+
+def test_passwords_get_the_standard_argon2id_parameters_outside_the_tests(tmp_path: Path) -> None:
+    from argon2 import PasswordHasher, extract_parameters
+
+    from catalog.accounts import hash_password, use_password_hashing
+
+    assert Settings(data_dir=tmp_path).password_hashing == "standard"
+    with pytest.raises(ValueError, match="standard Argon2id"):
+        Settings(data_dir=tmp_path, environment="production", database_url="postgresql+psycopg://weike@db/weike",
+                 secret_key="k" * 40, password_hashing="fast")
+    try:
+        use_password_hashing("standard")
+        standard = extract_parameters(hash_password("一个足够长的密码"))
+        use_password_hashing("fast")
+        fast = extract_parameters(hash_password("一个足够长的密码"))
+    finally:
+        use_password_hashing("fast")  # what tests/conftest.py set for this process
+    default = PasswordHasher()
+    assert (standard.time_cost, standard.memory_cost, standard.parallelism) == (
+        default.time_cost, default.memory_cost, default.parallelism)
+    assert (fast.time_cost, fast.memory_cost) == (1, 64)

@@ -9,7 +9,9 @@ process on it.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -41,14 +43,64 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
+def _pg_url(pg_server: str, name: str) -> str:
+    return f"{pg_server.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+
+
+_templates: dict[str, str] = {}  # per test process: the PostgreSQL template database, the SQLite template file
+
+
+def _pg_template(pg_server: str) -> str:
+    """A database migrated to the newest revision once per test process, copied for each test (CREATE DATABASE
+    … TEMPLATE copies its files: a fraction of what running every migration costs)."""
+    if "pg" not in _templates:
+        from catalog.migrate import upgrade
+
+        name = f"weike_template_{uuid.uuid4().hex[:10]}"
+        _pg_exec(f'CREATE DATABASE "{name}"')
+        atexit.register(_pg_exec, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        upgrade(_pg_url(pg_server, name))  # alembic connects without a pool: nothing stays connected to it
+        _templates["pg"] = name
+    return _templates["pg"]
+
+
+def _sqlite_template() -> Path:
+    """A SQLite database migrated to the newest revision once per test process, copied for each test."""
+    if "sqlite" not in _templates:
+        import sqlite3
+        import tempfile
+
+        from catalog.migrate import upgrade
+
+        folder = Path(tempfile.mkdtemp(prefix="weike-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "weike.sqlite3"
+        upgrade(f"sqlite:///{path}")
+        with sqlite3.connect(path) as conn:  # everything in the main file, so the file alone is the database
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _templates["sqlite"] = str(path)
+    return Path(_templates["sqlite"])
+
+
+def _migrated_sqlite(database_url: str) -> None:
+    """The SQLite database at `database_url` at the newest revision: a copy of the template when it does not exist
+    yet, else migrated in place (a test that builds settings twice on one folder, as a restart does)."""
+    from catalog.migrate import upgrade
+
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if database_url.startswith("sqlite:///") and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_sqlite_template(), path)
+    upgrade(database_url)  # a no-op on a copy of the template
+
+
 @contextmanager
-def fresh_pg_database(pg_server: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
+def fresh_pg_database(pg_server: str, *, migrated: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL database, empty or (`migrated`) at the newest revision; dropped afterwards."""
     name = f"weike_test_{uuid.uuid4().hex[:10]}"
-    _pg_exec(f'CREATE DATABASE "{name}"')
-    base = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    _pg_exec(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{_pg_template(pg_server)}"' if migrated else ""))
     try:
-        yield f"{base}/{name}"
+        yield _pg_url(pg_server, name)
     finally:
         _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -98,6 +150,7 @@ def settings_env(settings: object) -> dict[str, str]:
         "WEIKE_X264_LARGE_RUNG_PARAMS": settings.x264_large_rung_params,
         "WEIKE_ASR_ENABLED": str(settings.asr_enabled).lower(),
         "WEIKE_MODELS_DIR": str(settings.models_dir),
+        "WEIKE_PASSWORD_HASHING": settings.password_hashing,
     }
     for field, value in settings.limits.model_dump().items():
         env[f"WEIKE_LIMITS__{field.upper()}"] = str(value)
@@ -166,6 +219,8 @@ def test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyp
         "job_stale_pending_s": 120.0,
         # Speech recognition is slow on a small CPU: tests that want captions ask for them (asr_enabled=True).
         "asr_enabled": False,
+        # Hundreds of accounts are made and logged in: cheap Argon2id parameters, every check still made.
+        "password_hashing": "fast",
     }
     base.update(overrides)
     settings = Settings(**base)  # type: ignore[arg-type]
@@ -175,10 +230,8 @@ def test_settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyp
 
 def build_embedded(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
     """The `make run` shape: SQLite, folder store, SQLite broker."""
-    from catalog.migrate import upgrade
-
     settings = test_settings(data_dir, **overrides)
-    upgrade(settings.database_url)
+    _migrated_sqlite(settings.database_url)
     return settings
 
 
@@ -203,7 +256,7 @@ def stack(kind: str, data_dir: Path, request: pytest.FixtureRequest, **overrides
         yield build_embedded(data_dir, **overrides)
         return
     s3 = request.getfixturevalue("s3_server")
-    with fresh_pg_database(request.getfixturevalue("pg_server")) as db_url:
+    with fresh_pg_database(request.getfixturevalue("pg_server"), migrated=True) as db_url:
         yield build_services(data_dir, database_url=db_url, broker_url=clean_redis(), s3_server=s3, **overrides)
 
 
