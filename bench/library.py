@@ -264,18 +264,11 @@ def generate_corpus(count: int, *, seed: int) -> list[LessonSpec]:
 
 @contextmanager
 def fresh_pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (as tests/support/stacks.py makes one), dropped afterwards."""
-    import psycopg
+    """A fresh PostgreSQL database (tests/support/stacks.py makes it), dropped afterwards."""
+    from tests.support.stacks import fresh_pg_database as fresh
 
-    name = f"weike_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh(PG_ADMIN_URL) as url:
+        yield url
 
 
 @dataclass
