@@ -11,25 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.films import SCENES, film
 from tests.support.lessons import upload, wait_finished
 from tests.support.media import run_tool
 from tests.support.services import require_tool
 
 pytestmark = pytest.mark.e2e
-
-SCENE_S = 3.0
-# Every gradients colour is given: unless told, gradients picks random colours (its seed only places them).
-SCENES = {
-    "a": ["mandelbrot=start_x=-0.743643887:start_y=0.131825904:start_scale=0.3",
-          "gradients=seed=1:speed=0.02:n=4:c0=0x1f4e79:c1=0xf4b183:c2=0x70ad47:c3=0xffd966",
-          "testsrc2", "mandelbrot=start_x=0.28:start_y=0.008:start_scale=0.05"],
-    "b": ["mandelbrot=start_x=-1.25:start_y=0.02:start_scale=0.2",
-          "gradients=seed=9:speed=0.02:n=4:c0=0x7030a0:c1=0x00b0f0:c2=0xc00000:c3=0xf2f2f2",
-          "rgbtestsrc", "mandelbrot=start_x=-0.1:start_y=0.65:start_scale=0.2"],
-    "c": ["mandelbrot=start_x=-0.7453:start_y=0.1127:start_scale=0.01",
-          "gradients=seed=4:speed=0.03:n=3:c0=0x002060:c1=0xffc000:c2=0x00b050",
-          "yuvtestsrc", "mandelbrot=start_x=-0.16:start_y=1.04:start_scale=0.1"],
-}
 
 
 def _speech(dest: Path, text: str, voice: str) -> Path:
@@ -38,15 +25,9 @@ def _speech(dest: Path, text: str, voice: str) -> Path:
 
 
 def _film(dest: Path, scenes: list[str], sound: Path) -> Path:
-    """12 s of 640x360 lavfi scenes (one every 3 s) with `sound`."""
-    graph = ";".join(f"{s}:s=640x360:r=25,trim=duration={SCENE_S},setpts=PTS-STARTPTS,setsar=1,format=yuv420p[v{i}]"
-                     if "=" in s else
-                     f"{s}=s=640x360:r=25,trim=duration={SCENE_S},setpts=PTS-STARTPTS,setsar=1,format=yuv420p[v{i}]"
-                     for i, s in enumerate(scenes))
-    graph += ";" + "".join(f"[v{i}]" for i in range(len(scenes))) + f"concat=n={len(scenes)}:v=1:a=0[v]"
-    run_tool("ffmpeg", "-filter_complex", graph, "-i", sound, "-map", "[v]", "-map", "0:a", "-shortest",
-             "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "64k", dest)
-    return dest
+    """12 s of 640x360 lavfi scenes (the first four of `scenes`, one every 3 s) with `sound`, at crf 23 (libx264's
+    default, which these films were always made with)."""
+    return film(dest, scenes[:4], sound, crf=23)
 
 
 def _films(folder: Path) -> dict[str, Path]:
@@ -55,15 +36,15 @@ def _films(folder: Path) -> dict[str, Path]:
     speech = _speech(folder / "a.wav", "党员志愿服务队每个星期六上午到敬老院打扫卫生，给老人理发，陪老人聊天。", "m3")
     other = _speech(folder / "b.wav", "渔港社区的党员成立了护渔队，每天晚上轮流巡查码头，提醒渔船按时回港。", "m7")
     third = _speech(folder / "c.wav", "今年春耕时节，村里组织党员技术员下田指导，帮助群众选良种、测土壤。", "f2")
-    original = _film(folder / "服务队.mp4", SCENES["a"], speech)
+    original = _film(folder / "服务队.mp4", SCENES["A"], speech)
     copy = folder / "服务队-转发.mp4"  # smaller, 4 % cropped, a logo, and other sound
     run_tool("ffmpeg", "-i", original, "-i", third, "-map", "0:v", "-map", "1:a", "-shortest", "-vf",
              "crop=iw*0.96:ih*0.96,scale=480:270,drawbox=x=iw*0.86:y=ih*0.03:w=iw*0.11:h=ih*0.1:color=red@0.8:t=fill",
              "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-c:a", "aac", copy)
     again = folder / "a-again.wav"  # the same recording, through another encoder
     run_tool("ffmpeg", "-i", speech, "-af", "volume=-4dB", "-ar", "22050", again)
-    return {"original": original, "copy": copy, "same sound": _film(folder / "换画面.mp4", SCENES["b"], again),
-            "unrelated": _film(folder / "护渔队.mp4", SCENES["c"], other)}
+    return {"original": original, "copy": copy, "same sound": _film(folder / "换画面.mp4", SCENES["B"], again),
+            "unrelated": _film(folder / "护渔队.mp4", SCENES["C"], other)}
 
 
 def test_copies_are_flagged_and_shown_at_the_desk(client: TestClient, worker: Any, tmp_path: Path) -> None:
