@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import exists, func, or_
+from sqlalchemy import exists, func, or_, tuple_
 from sqlmodel import Session, col, select
 
 from catalog.audit import record
@@ -179,9 +179,8 @@ def transcripts(session: Session, lessons: Sequence[Lesson]) -> dict[str, str]:
     wanted = {(ls.id, ls.caption_version) for ls in lessons if ls.caption_version is not None}
     if not wanted:
         return {}
-    versions = {v.id: v.lesson_id for v in session.exec(select(CaptionVersion).where(
-        col(CaptionVersion.lesson_id).in_([lesson_id for lesson_id, _ in wanted]))).all()
-        if (v.lesson_id, v.version) in wanted}
+    versions = dict(session.exec(select(CaptionVersion.id, CaptionVersion.lesson_id).where(
+        tuple_(col(CaptionVersion.lesson_id), col(CaptionVersion.version)).in_(sorted(wanted)))).all())
     lines: dict[str, list[str]] = {}
     for version_id, text in session.exec(
             select(TranscriptSegment.caption_version_id, TranscriptSegment.text)
