@@ -91,7 +91,8 @@ def _migrated_sqlite(database_url: str) -> None:
     if database_url.startswith("sqlite:///") and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_sqlite_template(), path)
-    upgrade(database_url)  # a no-op on a copy of the template
+        return  # the template is at the newest revision already
+    upgrade(database_url)
 
 
 @contextmanager
@@ -236,8 +237,9 @@ def build_embedded(data_dir: Path, **overrides: object):  # type: ignore[no-unty
 
 
 def build_services(data_dir: Path, *, database_url: str, broker_url: str, s3_server: object,
-                   **overrides: object):  # type: ignore[no-untyped-def]
-    """The docker-compose shape: PostgreSQL, S3 through the minio client, Redis broker."""
+                   migrated: bool = False, **overrides: object):  # type: ignore[no-untyped-def]
+    """The docker-compose shape: PostgreSQL, S3 through the minio client, Redis broker. The database is migrated
+    to the newest revision unless `migrated` says it is there already (a copy of the template)."""
     from catalog.migrate import upgrade
     from ingest.storage import storage_from_url
 
@@ -245,7 +247,8 @@ def build_services(data_dir: Path, *, database_url: str, broker_url: str, s3_ser
     storage_from_url(storage_url).ensure_bucket()  # type: ignore[attr-defined]
     settings = test_settings(data_dir, database_url=database_url, storage_url=storage_url, broker_url=broker_url,
                              **overrides)
-    upgrade(settings.database_url)
+    if not migrated:
+        upgrade(settings.database_url)
     return settings
 
 
@@ -257,7 +260,8 @@ def stack(kind: str, data_dir: Path, request: pytest.FixtureRequest, **overrides
         return
     s3 = request.getfixturevalue("s3_server")
     with fresh_pg_database(request.getfixturevalue("pg_server"), migrated=True) as db_url:
-        yield build_services(data_dir, database_url=db_url, broker_url=clean_redis(), s3_server=s3, **overrides)
+        yield build_services(data_dir, database_url=db_url, broker_url=clean_redis(), s3_server=s3, migrated=True,
+                             **overrides)
 
 
 @contextmanager
