@@ -350,17 +350,21 @@ def _ranked_by_the_index(session: Session, query: _Query, *, offset: int,
             text("searchdocument_fts MATCH :expr").bindparams(expr=expr))).scalar_one())
 
     total = count(everything)
-    counts = [count(tiers[0][0])]  # the tiers' sizes, counted only as far as the page reaches
-    if offset + limit > counts[0]:
-        counts.append(count(tiers[1][0]))
-    counts.append(total - sum(counts))
     page: list[tuple[str, float]] = []
-    start = 0
-    for (expr, ranked), size, bonus in zip(tiers, counts, (2.0, 1.0, 0.5), strict=False):
-        lo, hi = max(offset, start), min(offset + limit, start + size)
-        if lo < hi:
-            page += [(lesson_id, bonus + score) for lesson_id, score in
-                     _fts_page(session, expr, ranked=ranked, offset=lo - start, limit=hi - lo)]
+    start = 0  # where the tier begins in the whole ranking
+    for i, ((expr, ranked), bonus) in enumerate(zip(tiers, (2.0, 1.0, 0.5), strict=True)):
+        end = offset + limit - start  # the tier's rows the page reaches
+        if end <= 0 or start >= total:
+            break
+        if offset <= start:  # the page takes the tier from its first row: reading tells its size
+            rows = _fts_page(session, expr, ranked=ranked, offset=0, limit=end)
+            page += [(lesson_id, bonus + score) for lesson_id, score in rows]
+            size = len(rows)
+        else:  # the page starts within or after this tier: its size says which
+            size = total - start if i == len(tiers) - 1 else count(expr)
+            if offset < start + size:
+                page += [(lesson_id, bonus + score) for lesson_id, score in
+                         _fts_page(session, expr, ranked=ranked, offset=offset - start, limit=limit)]
         start += size
     return total, page
 

@@ -136,6 +136,24 @@ def test_filters_and_pages(engine: Engine) -> None:
     assert {m.lesson.id for m in first.lessons + rest.lessons} == {a, b, c}
 
 
+def test_pages_join_up_across_the_ranking_tiers(engine: Engine) -> None:
+    """Titles saying the word, transcripts saying it whole, transcripts saying it as part of a word: every slice
+    of the ranking, wherever it starts and ends among those tiers, is the same slice of the whole ranking."""
+    made = {_lesson(engine, f"水稻课{i}", ["大家好。"]) for i in range(3)}
+    made |= {_lesson(engine, f"农业课{i}", [f"今天讲水稻{i}。"]) for i in range(3)}
+    made |= {_lesson(engine, f"种植课{i}", [f"水稻田{i}要灌溉。"]) for i in range(3)}
+    with unit_of_work(engine) as s:
+        whole = search_lessons(s, "水稻", limit=100)
+        assert whole.total == 9 and {m.lesson.id for m in whole.lessons} == made
+        order = [m.lesson.id for m in whole.lessons]
+        assert [m.lesson.title[:2] for m in whole.lessons[:3]] == ["水稻"] * 3  # the titles first
+        for limit in (1, 2, 4, 9):
+            for offset in range(0, 11):
+                page = search_lessons(s, "水稻", offset=offset, limit=limit)
+                assert page.total == 9
+                assert [m.lesson.id for m in page.lessons] == order[offset:offset + limit], (offset, limit)
+
+
 def test_index_follows_publish_withdraw_republish_and_caption_changes(engine: Engine) -> None:
     lesson_id = _lesson(engine, "冬季防火", ["注意用电安全。"], publish=False)
     assert _found(engine, "用电") == []  # awaiting review: not public, not indexed
