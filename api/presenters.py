@@ -186,9 +186,16 @@ def lesson_summary(session: Session, lesson: Lesson) -> LessonSummary:
 
 
 def lesson_summaries(session: Session, lessons: Sequence[Lesson]) -> list[LessonSummary]:
-    """Summaries of a page of lessons: one query for their posters and one for their tags, whatever the page's
-    size (branches, categories, series and speakers repeat, and the session's identity map serves repeats)."""
+    """Summaries of a page of lessons: one query each for their posters, tags, branches, categories, series and
+    speakers, whatever the page's size (the rows read fill the session's identity map, which the per-lesson
+    lookups then hit)."""
     ids = [lesson.id for lesson in lessons]
+    held = []  # the identity map holds rows weakly: these are kept until the summaries are made
+    for model, attribute in ((Organisation, "branch_id"), (Category, "category_id"), (Series, "series_id"),
+                             (Speaker, "speaker_id")):
+        wanted = {value for lesson in lessons if (value := getattr(lesson, attribute)) is not None}
+        if wanted:
+            held += session.exec(select(model).where(col(model.id).in_(sorted(wanted)))).all()  # type: ignore
     posters = {a.lesson_id: a for a in session.exec(
         select(Asset).where(col(Asset.lesson_id).in_(ids), Asset.kind == AssetKind.POSTER)).all()} if ids else {}
     tags = tags_by_lesson(session, ids)
