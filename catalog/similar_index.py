@@ -139,6 +139,7 @@ def _store_prints(session: Session, lesson_id: str, *, revision: int, caption_ve
     """Replace the `changed` signals (all of them for a lesson not stored yet) and their keys; returns the
     fingerprint's id and the lesson's signals as now stored."""
     row = get_fingerprint(session, lesson_id)
+    stored = row is not None
     if row is None:
         row = LessonFingerprint(lesson_id=lesson_id, revision=revision)
         changed = SIGNALS
@@ -150,14 +151,15 @@ def _store_prints(session: Session, lesson_id: str, *, revision: int, caption_ve
     session.add(row)
     session.flush()
     assert row.id is not None
-    for signal in changed:
-        first, last = kind_range(_KINDS[signal])
-        session.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id,
-                                                    col(SimilarityKey.key) >= first, col(SimilarityKey.key) < last))
-        keys = prints.keys_of(signal)
-        if keys:
-            session.execute(SimilarityKey.__table__.insert(),  # type: ignore[attr-defined]
-                            [{"key": k, "fingerprint_id": row.id} for k in keys])
+    if stored:
+        for signal in changed:
+            first, last = kind_range(_KINDS[signal])
+            session.execute(delete(SimilarityKey).where(col(SimilarityKey.fingerprint_id) == row.id,
+                                                        col(SimilarityKey.key) >= first, col(SimilarityKey.key) < last))
+    keys = [k for signal in changed for k in prints.keys_of(signal)]
+    if keys:
+        session.execute(SimilarityKey.__table__.insert(),  # type: ignore[attr-defined]
+                        [{"key": k, "fingerprint_id": row.id} for k in keys])
     kept = prints_of(row)  # the signals not replaced, as stored
     return row.id, LessonPrints(*(getattr(prints if signal in changed else kept, signal) for signal in SIGNALS))
 
@@ -198,10 +200,11 @@ def _compare_candidates(session: Session, prints: LessonPrints, *, exclude_id: i
         return []
     found = []
     for row in session.exec(select(LessonFingerprint).where(col(LessonFingerprint.id).in_(list(by)))).all():
-        other = prints_of(row)
-        comparison = compare(prints, other, by[row.id or 0])
-        if comparison.score >= REPORT_THRESHOLD:
-            comparison = compare(prints, other)
+        other, signals = prints_of(row), by[row.id or 0]
+        comparison = compare(prints, other, signals)
+        if comparison.score >= REPORT_THRESHOLD and len(signals) < len(SIGNALS):
+            rest = compare(prints, other, [s for s in SIGNALS if s not in signals])
+            comparison = Comparison(*(getattr(comparison, s) or getattr(rest, s) for s in SIGNALS))
         found.append(Found(row.lesson_id, comparison))
     return found
 

@@ -108,19 +108,19 @@ def _matching_offsets(q: FootagePrint, o: FootagePrint, weights: NDArray[np.floa
     frames_at = np.unique(np.stack([halves, qi]), axis=1)[0]
     values, counts = np.unique(frames_at, return_counts=True)
     tried = values[np.argsort(-counts, kind="stable")[:MAX_OFFSETS_TRIED]] / 2
-    covered = np.zeros(len(q.hashes), dtype=bool)
+    # at[t, f]: frame f of q matches at the t-th offset tried; each round takes the first offset adding the most.
+    at = np.zeros((len(tried), len(q.hashes)), dtype=bool)
+    rows, pairs = np.nonzero(np.abs(offsets[None, :] - tried[:, None]) <= tolerance_s)
+    at[rows, qi[pairs]] = True
+    unmatched = weights.copy()
     chosen: list[tuple[float, NDArray[np.intp]]] = []
     for _ in range(MAX_FOOTAGE_OFFSETS):
-        best: tuple[float, float, NDArray[np.intp]] | None = None
-        for offset in tried:
-            frames = np.unique(qi[np.abs(offsets - offset) <= tolerance_s])
-            gain = float(weights[frames[~covered[frames]]].sum())
-            if best is None or gain > best[0]:
-                best = (gain, float(offset), frames)
-        if best is None or best[0] < MIN_FOOTAGE_S / 2:
+        gains = at @ unmatched
+        best = int(np.argmax(gains))
+        if gains[best] < MIN_FOOTAGE_S / 2:
             break
-        covered[best[2]] = True
-        chosen.append((best[1], best[2]))
+        chosen.append((float(tried[best]), np.flatnonzero(at[best])))
+        unmatched[at[best]] = 0.0
     return chosen
 
 
