@@ -190,12 +190,12 @@ def lesson_summaries(session: Session, lessons: Sequence[Lesson]) -> list[Lesson
     speakers, whatever the page's size (the rows read fill the session's identity map, which the per-lesson
     lookups then hit)."""
     ids = [lesson.id for lesson in lessons]
-    held = []  # the identity map holds rows weakly: these are kept until the summaries are made
+    held: list[object] = []  # the identity map holds rows weakly: these are kept until the summaries are made
     for model, attribute in ((Organisation, "branch_id"), (Category, "category_id"), (Series, "series_id"),
                              (Speaker, "speaker_id")):
         wanted = {value for lesson in lessons if (value := getattr(lesson, attribute)) is not None}
         if wanted:
-            held += session.exec(select(model).where(col(model.id).in_(sorted(wanted)))).all()  # type: ignore
+            held += session.exec(select(model).where(col(model.id).in_(sorted(wanted)))).all()
     posters = {a.lesson_id: a for a in session.exec(
         select(Asset).where(col(Asset.lesson_id).in_(ids), Asset.kind == AssetKind.POSTER)).all()} if ids else {}
     tags = tags_by_lesson(session, ids)
