@@ -237,18 +237,15 @@ def build_embedded(data_dir: Path, **overrides: object):  # type: ignore[no-unty
 
 
 def build_services(data_dir: Path, *, database_url: str, broker_url: str, s3_server: object,
-                   migrated: bool = False, **overrides: object):  # type: ignore[no-untyped-def]
-    """The docker-compose shape: PostgreSQL, S3 through the minio client, Redis broker. The database is migrated
-    to the newest revision unless `migrated` says it is there already (a copy of the template)."""
-    from catalog.migrate import upgrade
+                   **overrides: object):  # type: ignore[no-untyped-def]
+    """The docker-compose shape: PostgreSQL (`database_url`, at the newest revision: a copy of the migrated
+    template), S3 through the minio client, Redis broker."""
     from ingest.storage import storage_from_url
 
     storage_url = s3_server.storage_url(f"weike-{uuid.uuid4().hex[:8]}")  # type: ignore[attr-defined]
     storage_from_url(storage_url).ensure_bucket()  # type: ignore[attr-defined]
     settings = test_settings(data_dir, database_url=database_url, storage_url=storage_url, broker_url=broker_url,
                              **overrides)
-    if not migrated:
-        upgrade(settings.database_url)
     return settings
 
 
@@ -260,8 +257,7 @@ def stack(kind: str, data_dir: Path, request: pytest.FixtureRequest, **overrides
         return
     s3 = request.getfixturevalue("s3_server")
     with fresh_pg_database(request.getfixturevalue("pg_server"), migrated=True) as db_url:
-        yield build_services(data_dir, database_url=db_url, broker_url=clean_redis(), s3_server=s3, migrated=True,
-                             **overrides)
+        yield build_services(data_dir, database_url=db_url, broker_url=clean_redis(), s3_server=s3, **overrides)
 
 
 @contextmanager
