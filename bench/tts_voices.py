@@ -1,11 +1,13 @@
 """Benchmark: offline Mandarin voices for spoken intros, by how well Whisper understands them and what they cost.
 
     .venv/bin/python bench/tts_voices.py [--intros 50] [--timed 10] [--voices zf_xiaoxiao,zm_yunjian,zf_xiaoyi,espeak]
+    .venv/bin/python bench/tts_voices.py --voices zf_xiaoxiao,zf_xiaoxiao@untimed   # one run an intro, or two
 
 Makes `--intros` realistic intros ("第三十七课。水稻病虫害的绿色防控。主讲人：李秀英，东风村党支部。": lesson numbers
 1-120, micro-lesson titles on Party building, rural revitalisation, farming, fishery and law, names and village
-branches), fixed by a seed. Each voice says every intro through `transcode.intros` (encoded as the audio edition's
-mono MP3, 44.1 kHz, 64 kbit/s, -16 LUFS); the project's Whisper (base, faster-whisper int8, greedy, language
+branches), fixed by a seed. Each voice says every intro as a cold pack does (`transcode.intros.IntroSynthesizer`:
+the number and lesson clips, in one run unless `@untimed`), encoded as the audio edition's
+mono MP3, 44.1 kHz, 64 kbit/s, -16 LUFS; the project's Whisper (base, faster-whisper int8, greedy, language
 hint zh, as bench/asr.py and the tests run it) transcribes each MP3, and the character error rate is printed per voice
 (punctuation removed, Traditional -> Simplified with OpenCC, Arabic numerals -> Chinese with cn2an, Levenshtein over
 the reference's characters).
@@ -72,22 +74,22 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["voice"] == "espeak":
         voice = EspeakVoice()
     else:
-        voice = KokoroVoice(install_kokoro(Path(spec["cache"])), spec["voice"], threads=spec["threads"])
+        name, _, how = spec["voice"].partition("@")  # zf_xiaoxiao, or zf_xiaoxiao@untimed: clip by clip
+        voice = KokoroVoice(install_kokoro(Path(spec["cache"])), name, threads=spec["threads"], timed=how != "untimed")
     started = time.perf_counter()
-    voice.synthesize("第一课。")  # loads the ONNX session and the G2P (jieba's dictionary)
+    voice.synthesize("第一课。")  # loads the model and the G2P (jieba's dictionary)
     load_s = time.perf_counter() - started
-    synth = IntroSynthesizer(voice)
     params = Mp3Params(version="1", sample_rate=44100, channels=1, bitrate_kbps=64)
     out: dict[str, Any] = {"load_s": load_s, "synth_s": [], "number_s": [], "encode_s": [], "audio_s": [],
                            "texts": [], "files": []}  # fmt: skip
     for n, intro in enumerate(spec["intros"]):
         parts = intro_parts(intro["number"], intro["title"], intro["speaker"], intro["branch"])
         started = time.perf_counter()
-        speech = voice.synthesize(parts.text)  # a cold pack: the whole intro in one run
+        speech = IntroSynthesizer(voice).speech(parts)  # a cold pack: both clips said (in one run where it can)
         out["synth_s"].append(time.perf_counter() - started)
         if spec.get("number_only"):
             started = time.perf_counter()
-            synth.number_speech(parts)  # what is left when the lesson clip is cached
+            voice.synthesize(parts.number)  # what is left when the lesson clip is cached
             out["number_s"].append(time.perf_counter() - started)
         out["audio_s"].append(speech.duration_s)
         out["texts"].append(parts.text)

@@ -8,7 +8,9 @@
 
 What costs time is synthesis, in proportion to what is said; so an intro is two clips joined in PCM: the number
 ("第三课。", the same in every pack: `IntroSynthesizer` keeps them in memory) and the lesson (title, speaker and
-branch: the same for a lesson in every pack, so the caller keeps it in storage under `speech_cache_key`). The
+branch: the same for a lesson in every pack, so the caller keeps it in storage under `speech_cache_key`). When
+neither is kept yet, both are said in one run and cut apart where the lesson's first token starts (a run costs about
+a second of padding and pauses besides what it says; Kokoro on OpenVINO tells each token's duration). The
 encoded intro is a pure function of (text, voice, edition parameters): keep it under `intro_cache_key`.
 
 Text: digits, Latin letters and symbols are turned into what both voices read (Chinese numerals, letter names);
@@ -207,7 +209,8 @@ def _sha256(data: dict[str, object]) -> str:
 
 
 class IntroSynthesizer:
-    """Intro speech from one voice, said clip by clip: the number and the lesson, each looked up in `clips` first.
+    """Intro speech from one voice, as two clips: the number and the lesson, each looked up in `clips` first (the
+    missing ones said in one run).
 
     `clips` maps `speech_cache_key(text, voice.name)` to speech: a mapping over the caller's storage keeps lesson
     clips across packs (`wav_bytes`/`speech_from_wav` convert). Number clips are also kept in memory, the last
@@ -224,27 +227,35 @@ class IntroSynthesizer:
 
     def clip(self, text: str) -> Speech:
         """`text` said by the voice, from `clips` when it is there (and put there when it was not)."""
-        key = speech_cache_key(text, self.voice.name)
-        if self._clips is not None and (found := self._clips.get(key)) is not None:
-            return found
-        speech = self.voice.synthesize(text)
-        if self._clips is not None:
-            self._clips[key] = speech
-        return speech
+        return self.clips([text])[0]
 
-    def number_speech(self, parts: IntroParts) -> Speech:
-        speech = self._numbers.pop(parts.number, None) or self.clip(parts.number)
-        self._numbers[parts.number] = speech
-        while len(self._numbers) > self._cached_numbers:
-            self._numbers.popitem(last=False)
-        return speech
+    def clips(self, texts: list[str]) -> list[Speech]:
+        """Each of `texts` said, those missing from `clips` said together (one run where the voice can, which costs
+        about a second less per text left out of it) and put there."""
+        keys = [speech_cache_key(text, self.voice.name) for text in texts]
+        found = [self._clips.get(key) if self._clips is not None else None for key in keys]
+        missing = [i for i, speech in enumerate(found) if speech is None]
+        if missing:
+            said = self.voice.synthesize_parts([texts[i] for i in missing])
+            for i, speech in zip(missing, said, strict=True):
+                found[i] = speech
+                if self._clips is not None:
+                    self._clips[keys[i]] = speech
+        return [speech for speech in found if speech is not None]
 
     def speech(self, parts: IntroParts) -> Speech:
         """The whole intro's speech: the number, a short gap, the lesson."""
-        clips = [self.number_speech(parts)]
-        if parts.lesson:
-            clips.append(self.clip(parts.lesson))
-        return join_speech(clips, gap_s=GAP_S)
+        number = self._numbers.pop(parts.number, None)
+        if number is None and parts.lesson:
+            number, lesson = self.clips([parts.number, parts.lesson])
+            said = [number, lesson]
+        else:
+            number = number or self.clip(parts.number)
+            said = [number, *([self.clip(parts.lesson)] if parts.lesson else [])]
+        self._numbers[parts.number] = number
+        while len(self._numbers) > self._cached_numbers:
+            self._numbers.popitem(last=False)
+        return join_speech(said, gap_s=GAP_S)
 
 
 def join_speech(clips: list[Speech], *, gap_s: float) -> Speech:

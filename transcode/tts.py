@@ -6,9 +6,11 @@
 Kokoro-82M v1.0 (int8 ONNX, installed by `model_store.install_kokoro`) reads misaki's Mandarin phonemes with one of
 eight Mandarin voice vectors; espeak-ng's `cmn-latn-pinyin` voice reads pypinyin's tone-numbered pinyin (robotic,
 but always there: `make test` installs it). Which voice, and why, is measured by bench/tts_voices.py (README).
+At install the graph gains its token durations as an output (transcode/kokoro_graph.py), so several texts can be
+said in one run and cut apart exactly: an intro's two clips cost one run.
 
 The ONNX session and the G2P are loaded once per process and kept (loading costs about 0.5 s and 0.6 s); a worker
-synthesizing intros in two processes gives each session one thread (`threads=1`), a single process two.
+synthesizing intros in two threads gives each session one thread (`threads=1`), a single process two.
 Heavy packages (onnxruntime, misaki, pypinyin) are imported inside functions, so importing `transcode` stays light.
 """
 
@@ -20,12 +22,14 @@ import logging
 import re
 import shutil
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from transcode import runner
 from transcode.errors import SpeechSynthesisFailed, TranscodeError, TtsModelMissing
+from transcode.kokoro_graph import DURATIONS_OUTPUT
 from transcode.model_store import KokoroPaths, kokoro_installed, kokoro_paths
 
 if TYPE_CHECKING:
@@ -64,11 +68,17 @@ class Voice(Protocol):
 
     def synthesize(self, text: str) -> Speech: ...
 
+    def synthesize_parts(self, texts: Sequence[str]) -> list[Speech]:
+        """Each of `texts` said, as if one after another (a voice may say them in one run, which costs less)."""
+        ...
+
 
 class KokoroVoice:
-    """Kokoro-82M v1.0 int8 with a Mandarin voice vector (`zf_*` female, `zm_*` male)."""
+    """Kokoro-82M v1.0 int8 with a Mandarin voice vector (`zf_*` female, `zm_*` male). With the model that also
+    tells its token durations (`paths.timed_model`, made at install), several texts are said in one run."""
 
-    def __init__(self, paths: KokoroPaths, voice: str = DEFAULT_VOICE, *, threads: int = 2, speed: float = 1.0):
+    def __init__(self, paths: KokoroPaths, voice: str = DEFAULT_VOICE, *, threads: int = 2, speed: float = 1.0,
+                 timed: bool = True):  # fmt: skip
         import json
 
         import numpy as np
@@ -78,7 +88,8 @@ class KokoroVoice:
                 raise TtsModelMissing(f"{path} is missing")
         if threads < 1 or not 0.5 <= speed <= 2.0:
             raise ValueError("threads must be >= 1 and speed within 0.5..2")
-        self._model = paths.model
+        self.timed = timed and paths.timed_model.is_file()  # the same weights and samples, durations besides
+        self._model = paths.timed_model if self.timed else paths.model
         self._threads = threads
         self._speed = speed
         self._vocab: dict[str, int] = json.loads(paths.vocab.read_text(encoding="utf-8"))
@@ -89,14 +100,52 @@ class KokoroVoice:
     def synthesize(self, text: str) -> Speech:
         import numpy as np
 
-        pieces = [self._run(ids) for ids in self._token_chunks(text)]
+        pieces = [self._run(ids)[0] for ids in self._token_chunks(text)]
         if not pieces:
             raise SpeechSynthesisFailed(f"nothing sayable in {text!r}")
         return Speech(np.concatenate(pieces).astype(np.float32), KOKORO_SAMPLE_RATE)
 
+    def synthesize_parts(self, texts: Sequence[str]) -> list[Speech]:
+        """Each text said, in one run when they fit in one and the model tells token durations: a run costs about a
+        second of padding and final pause besides what is said. The texts are joined with a word break (misaki's
+        space between sentences, which makes the voice pause) and cut at the quietest 10 ms within the 200 ms before
+        and 50 ms after where the next text's first token starts (the voice's sound runs a little ahead of its
+        token durations)."""
+        import numpy as np
+
+        chunks = [self._token_chunks(text) for text in texts]
+        pause = [self._vocab[" "]] if " " in self._vocab else []
+        if not self.timed or any(len(c) != 1 for c in chunks) or \
+                sum(len(c[0]) + len(pause) for c in chunks) > KOKORO_MAX_TOKENS:  # fmt: skip
+            return [self.synthesize(text) for text in texts]
+        from transcode.kokoro_graph import SAMPLES_PER_FRAME, KokoroGraphUnexpected, split_by_durations
+
+        ids = [*chunks[0][0]]
+        starts = []
+        for c in chunks[1:]:
+            ids += pause
+            starts.append(1 + len(ids))  # after the leading boundary token
+            ids += c[0]
+        audio, durations = self._run(ids)
+        try:
+            if durations is None:
+                raise KokoroGraphUnexpected("no durations")
+            nominal = split_by_durations(len(audio), durations, starts)
+        except KokoroGraphUnexpected as exc:
+            log.warning("cannot cut %d texts said together (%s); saying them one by one", len(texts), exc)
+            return [self.synthesize(text) for text in texts]
+        hop = KOKORO_SAMPLE_RATE // 100
+        cuts = [0]
+        for at in nominal:
+            lo, hi = max(cuts[-1], at - 8 * SAMPLES_PER_FRAME), min(len(audio), at + 2 * SAMPLES_PER_FRAME)
+            frames = audio[lo : lo + (hi - lo) // hop * hop].reshape(-1, hop)
+            cuts.append(lo + hop * int(np.argmin(np.sqrt(np.mean(frames**2, axis=1)))) + hop // 2 if len(frames) else at)
+        cuts.append(len(audio))
+        return [Speech(audio[a:b], KOKORO_SAMPLE_RATE) for a, b in zip(cuts, cuts[1:], strict=False)]
+
     def phonemes(self, text: str) -> str:
         """misaki's Mandarin phonemes for `text` (symbols outside the model's vocabulary are dropped later)."""
-        with _g2p_lock:  # intros are said from two threads at once; only the ONNX runs overlap
+        with _g2p_lock:  # intros are said from two threads at once; only the model runs overlap
             phonemes, _ = _misaki_g2p()(text)
         return str(phonemes or "")
 
@@ -113,21 +162,22 @@ class KokoroVoice:
                     chunks.append(part)
         return chunks
 
-    def _run(self, ids: list[int]) -> npt.NDArray[np.float32]:
+    def _run(self, ids: list[int]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64] | None]:
+        """The samples for `ids`, and each padded token's frames (with the timed model)."""
         import numpy as np
 
-        session = _kokoro_session(self._model, self._threads)
         feeds = {
             "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
             "style": self._styles[len(ids) - 1].reshape(1, 256),  # the voice's style for an input this long
             "speed": np.array([self._speed], dtype=np.float32),
         }
+        outputs = ["audio", DURATIONS_OUTPUT] if self.timed else ["audio"]
         try:
-            audio = session.run(None, feeds)[0]
+            said = _kokoro_session(self._model, self._threads).run(outputs, feeds)
         except Exception as exc:  # onnxruntime raises its own (untyped) exceptions
             raise SpeechSynthesisFailed(f"Kokoro failed on {len(ids)} tokens: {exc}") from exc
-        out: npt.NDArray[np.float32] = np.asarray(audio, dtype=np.float32).ravel()
-        return out
+        audio: npt.NDArray[np.float32] = np.asarray(said[0], dtype=np.float32).ravel()
+        return audio, (np.asarray(said[1], dtype=np.int64).ravel() if self.timed else None)
 
 
 class EspeakVoice:
@@ -145,6 +195,9 @@ class EspeakVoice:
             raise SpeechSynthesisFailed(f"nothing sayable in {text!r}")
         args = [self._bin, "-v", ESPEAK_VOICE, "-s", str(self._wpm), "--stdout", pinyin]
         return speech_from_wav(runner.run(args, timeout_s=ESPEAK_TIMEOUT_S).stdout)
+
+    def synthesize_parts(self, texts: Sequence[str]) -> list[Speech]:
+        return [self.synthesize(text) for text in texts]
 
 
 def to_tone_pinyin(text: str) -> str:

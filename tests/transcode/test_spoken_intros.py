@@ -21,7 +21,15 @@ from transcode.asr import AsrConfig, transcribe_file
 from transcode.asr_text import to_simplified
 from transcode.audio_edition import encode_audio_edition, measure_loudness
 from transcode.errors import Mp3JoinUnsafe, Mp3ParamsMismatch, TtsModelMissing
-from transcode.intros import IntroOutput, IntroSynthesizer, encode_intro, intro_cache_key, intro_parts
+from transcode.intros import (
+    IntroOutput,
+    IntroSynthesizer,
+    encode_intro,
+    intro_cache_key,
+    intro_parts,
+    join_speech,
+    trim_silence,
+)
 from transcode.limits import MediaLimits
 from transcode.model_store import KokoroPaths, ModelPaths, install_kokoro, kokoro_paths
 from transcode.mp3_frames import Mp3Params, join_with_intro, scan_mp3
@@ -246,18 +254,61 @@ def test_clips_come_from_the_callers_store(kokoro: KokoroPaths) -> None:
         name = "counting"
 
         def __init__(self) -> None:
-            self.said: list[str] = []
+            self.said: list[list[str]] = []
             self.inner = KokoroVoice(kokoro, threads=2)
 
         def synthesize(self, text: str):  # type: ignore[no-untyped-def]
-            self.said.append(text)
-            return self.inner.synthesize(text)
+            return self.synthesize_parts([text])[0]
+
+        def synthesize_parts(self, texts):  # type: ignore[no-untyped-def]
+            self.said.append(list(texts))
+            return self.inner.synthesize_parts(texts)
 
     voice, store = CountingVoice(), {}  # type: ignore[var-annotated]
     parts = intro_parts(5, "鱼塘增氧")
     IntroSynthesizer(voice, clips=store).speech(parts)
     IntroSynthesizer(voice, clips=store).speech(parts)  # another process, another pack: nothing said again
-    assert voice.said == [parts.number, parts.lesson] and len(store) == 2
+    assert voice.said == [[parts.number, parts.lesson]] and len(store) == 2  # both clips, said in one go
+    IntroSynthesizer(voice, clips=store).speech(intro_parts(6, "鱼塘增氧"))  # the lesson moved: its number only
+    assert voice.said[1:] == [[intro_parts(6, "").number]] and len(store) == 3
+
+
+@pytest.mark.slow
+def test_both_clips_are_said_in_one_run_and_cut_in_the_pause(
+    kokoro: KokoroPaths, whisper_models: ModelPaths, work: Path, edition: Path
+) -> None:
+    import numpy as np
+
+    voice = KokoroVoice(kokoro, threads=2)
+    assert voice.timed, "install makes the model that tells its durations"
+    parts = intro_parts(7, "池塘养鱼的水质调控", "李秀英", "红星村党支部")
+    number, lesson = voice.synthesize_parts([parts.number, parts.lesson])
+    untimed = KokoroVoice(kokoro, threads=2, timed=False)
+    assert untimed.name == voice.name  # the same weights, the same voice: clips are shared between them
+    tokens = [*voice._token_chunks(parts.number)[0], voice._vocab[" "], *voice._token_chunks(parts.lesson)[0]]
+    alone = untimed._run(tokens)[0]
+    assert np.array_equal(np.concatenate([number.samples, lesson.samples]), alone)  # the very same samples, cut
+    at_cut = alone[len(number.samples) - 240 : len(number.samples) + 240]  # 10 ms either side
+    assert 20 * math.log10(float(np.sqrt(np.mean(at_cut**2))) + 1e-9) < -40  # in the pause after "第七课。"
+    assert trim_silence(number).duration_s < 1.5 < 2.5 < trim_silence(lesson).duration_s
+    heard = []
+    for name, clip in (("number", number), ("lesson", lesson)):
+        out = encode_intro(join_speech([clip], gap_s=0), scan_mp3(edition).params, work / f"cut-{name}.mp3")
+        heard.append(to_simplified(transcribe_file(out.path, AsrConfig(model=str(whisper_models.ct2_dir)),
+                                                   language_hint="zh").text))  # fmt: skip
+    assert re.search(r"第\s*(七|7)", heard[0]) and "水" not in heard[0], heard
+    assert "养鱼" in heard[1] and "第" not in heard[1], heard
+
+
+def test_without_durations_the_clips_are_said_one_by_one(kokoro: KokoroPaths, tmp_path: Path) -> None:
+    plain = kokoro_paths(tmp_path)  # the int8 model, its vocabulary and voices, and no model telling durations
+    plain.model.parent.mkdir(parents=True)
+    for ours, theirs in ((plain.model, kokoro.model), (plain.vocab, kokoro.vocab), (plain.voices_dir, kokoro.voices_dir)):
+        ours.symlink_to(theirs)
+    voice = KokoroVoice(plain)
+    assert not voice.timed and voice.name == "kokoro-v1.0-int8/zf_xiaoxiao"
+    number, lesson = voice.synthesize_parts(["第一课。", "鱼塘增氧。"])
+    assert trim_silence(number).duration_s < 1.5 and trim_silence(lesson).duration_s > 0.5
 
 
 def test_missing_kokoro_falls_back_to_espeak(tmp_path: Path, edition: Path) -> None:
