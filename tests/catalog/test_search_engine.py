@@ -106,6 +106,19 @@ def test_title_ranks_above_transcript_and_whole_words_above_partial(engine: Engi
         assert whole > part
 
 
+def test_a_lone_character_beside_other_words_is_matched_whole(engine: Engine) -> None:
+    assert query_tokens("主题党日") == ["主题", "党", "日"]  # jieba does not know the word
+    said = _lesson(engine, "学习心得", ["这个月的主题党日在村部开。"])
+    titled = _lesson(engine, "主题党日怎么开", ["大家好。"])
+    scattered = _lesson(engine, "党员日常", ["这个主题很好。"])  # 主题, and 党员 and 日常 start with 党 and 日
+    scattered_said = _lesson(engine, "学习心得二", ["主题是党员的日常。"])
+    assert _found(engine, "主题党日") == [titled, said]
+    assert scattered in _found(engine, "党") and scattered_said in _found(engine, "主题 党员")  # alone: prefixes
+    with unit_of_work(engine) as s:
+        result = search_lessons(s, "主题党日")
+    assert [(h.lesson_id, h.start_s) for h in result.hits] == [(said, 0.0)]
+
+
 def test_transcript_hits_carry_times_and_escaped_snippets(engine: Engine) -> None:
     lesson = _lesson(engine, "安全生产", ["开场白。", "<script>alert(1)</script>要上好党课&学习", "结束。"])
     with unit_of_work(engine) as s:
@@ -293,3 +306,12 @@ def test_township_filter_follows_a_branch_moved_by_the_organisation_import(engin
         township = s.exec(select(Organisation).where(Organisation.name == "石门镇",
                                                      Organisation.kind == OrgKind.TOWNSHIP)).one()
     assert _found(engine, "防火", township_id=township.id) == [lesson_id]
+
+
+def test_a_word_taught_later_is_marked_in_sentences_marked_before() -> None:
+    from catalog.segmentation import add_user_words
+
+    text = "今天去鹿鸣坳看看"  # jieba does not know the place: 鹿鸣 / 坳, so the initials lma match no word
+    assert marked_snippet(text, ["lma"]) == text
+    add_user_words(["鹿鸣坳"])  # a new branch's place name, read by the next search
+    assert marked_snippet(text, ["lma"]) == "今天去<mark>鹿鸣坳</mark>看看"  # not the sentence as cut before
