@@ -262,15 +262,6 @@ def generate_corpus(count: int, *, seed: int) -> list[LessonSpec]:
 
 # ---------------------------------------------------------------------------------------------------- databases
 
-@contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (tests/support/stacks.py makes it), dropped afterwards."""
-    from tests.support.stacks import fresh_pg_database as fresh
-
-    with fresh(PG_ADMIN_URL) as url:
-        yield url
-
-
 @dataclass
 class SeedTimes:
     seed_s: float = 0.0
@@ -576,7 +567,9 @@ class BackendResult:
 def run_backend(backend: str, corpus: Sequence[LessonSpec], workdir: Path, args: argparse.Namespace) -> BackendResult:
     data_dir = workdir / f"var-{backend}"
     data_dir.mkdir()
-    with fresh_pg_database() if backend == "postgresql" else _no_database() as pg_url:
+    from tests.support.stacks import fresh_pg_database  # a fresh PostgreSQL database, dropped afterwards
+
+    with fresh_pg_database(PG_ADMIN_URL) if backend == "postgresql" else _no_database() as pg_url:
         url = pg_url or f"sqlite:///{data_dir / 'weike.sqlite3'}"
         times = seed(url, corpus)
         print(f"{backend}: seeded {len(corpus)} lessons ({times.segments} segments) in {times.seed_s:.1f} s; "
