@@ -246,12 +246,10 @@ class IntroSynthesizer:
     def speech(self, parts: IntroParts) -> Speech:
         """The whole intro's speech: the number, a short gap, the lesson."""
         number = self._numbers.pop(parts.number, None)
-        if number is None and parts.lesson:
-            number, lesson = self.clips([parts.number, parts.lesson])
-            said = [number, lesson]
-        else:
-            number = number or self.clip(parts.number)
-            said = [number, *([self.clip(parts.lesson)] if parts.lesson else [])]
+        said = self.clips([*([parts.number] if number is None else []), *([parts.lesson] if parts.lesson else [])])
+        if number is None:
+            number = said.pop(0)
+        said.insert(0, number)
         self._numbers[parts.number] = number
         while len(self._numbers) > self._cached_numbers:
             self._numbers.popitem(last=False)

@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from transcode import runner
 from transcode.errors import SpeechSynthesisFailed, TranscodeError, TtsModelMissing
-from transcode.kokoro_graph import DURATIONS_OUTPUT
+from transcode.kokoro_graph import (
+    DURATIONS_OUTPUT,
+    SAMPLES_PER_FRAME,
+    KokoroGraphUnexpected,
+    split_by_durations,
+)
 from transcode.model_store import KokoroPaths, kokoro_installed, kokoro_paths
 
 if TYPE_CHECKING:
@@ -111,15 +116,12 @@ class KokoroVoice:
         space between sentences, which makes the voice pause) and cut at the quietest 10 ms within the 200 ms before
         and 50 ms after where the next text's first token starts (the voice's sound runs a little ahead of its
         token durations)."""
-        import numpy as np
 
         chunks = [self._token_chunks(text) for text in texts]
         pause = [self._vocab[" "]] if " " in self._vocab else []
         if not self.timed or any(len(c) != 1 for c in chunks) or \
                 sum(len(c[0]) + len(pause) for c in chunks) > KOKORO_MAX_TOKENS:  # fmt: skip
             return [self.synthesize(text) for text in texts]
-        from transcode.kokoro_graph import SAMPLES_PER_FRAME, KokoroGraphUnexpected, split_by_durations
-
         ids = [*chunks[0][0]]
         starts = []
         for c in chunks[1:]:
@@ -134,12 +136,10 @@ class KokoroVoice:
         except KokoroGraphUnexpected as exc:
             log.warning("cannot cut %d texts said together (%s); saying them one by one", len(texts), exc)
             return [self.synthesize(text) for text in texts]
-        hop = KOKORO_SAMPLE_RATE // 100
         cuts = [0]
         for at in nominal:
             lo, hi = max(cuts[-1], at - 8 * SAMPLES_PER_FRAME), min(len(audio), at + 2 * SAMPLES_PER_FRAME)
-            frames = audio[lo : lo + (hi - lo) // hop * hop].reshape(-1, hop)
-            cuts.append(lo + hop * int(np.argmin(np.sqrt(np.mean(frames**2, axis=1)))) + hop // 2 if len(frames) else at)
+            cuts.append(_quietest(audio, lo, hi, default=at))
         cuts.append(len(audio))
         return [Speech(audio[a:b], KOKORO_SAMPLE_RATE) for a, b in zip(cuts, cuts[1:], strict=False)]
 
@@ -198,6 +198,17 @@ class EspeakVoice:
 
     def synthesize_parts(self, texts: Sequence[str]) -> list[Speech]:
         return [self.synthesize(text) for text in texts]
+
+
+def _quietest(samples: npt.NDArray[np.float32], lo: int, hi: int, *, default: int) -> int:
+    """The middle of the quietest 10 ms (by RMS) of samples[lo:hi]; `default` when the span is shorter."""
+    import numpy as np
+
+    hop = KOKORO_SAMPLE_RATE // 100
+    frames = samples[lo : lo + (hi - lo) // hop * hop].reshape(-1, hop)
+    if not len(frames):
+        return default
+    return lo + hop * int(np.argmin(np.sqrt(np.mean(frames**2, axis=1)))) + hop // 2
 
 
 def to_tone_pinyin(text: str) -> str:
