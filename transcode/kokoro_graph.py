@@ -21,6 +21,7 @@ intros are said clip by clip). `onnx` is imported inside functions: only the ins
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,8 @@ class KokoroGraphUnexpected(Exception):
 
 
 def with_durations(model_path: Path, dest: Path) -> Path:
-    """Save `model_path` with the `durations` output at `dest`, atomically (written beside it, then renamed)."""
+    """Save `model_path` with the `durations` output at `dest`, atomically (written beside it, then renamed), with
+    the same permissions: a worker running as another user than the installer reads both."""
     import onnx
 
     model = onnx.load(str(model_path))
@@ -46,6 +48,7 @@ def with_durations(model_path: Path, dest: Path) -> Path:
         staged = Path(tmp.name)
     try:
         onnx.save(model, str(staged))
+        os.chmod(staged, stat.S_IMODE(model_path.stat().st_mode))  # readable as the plain model is (mkstemp: 0600)
         os.replace(staged, dest)
     finally:
         staged.unlink(missing_ok=True)

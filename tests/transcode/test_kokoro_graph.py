@@ -47,8 +47,10 @@ def _run(path: Path, d: np.ndarray) -> dict[str, np.ndarray]:
 def test_durations_come_out_beside_the_same_audio(tmp_path: Path) -> None:
     plain = tmp_path / "plain.onnx"
     onnx.save(_graph(), str(plain))
+    plain.chmod(0o644)
     timed = with_durations(plain, tmp_path / "timed.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.onnx", "timed.onnx"]  # nothing half-written left
+    assert timed.stat().st_mode & 0o777 == 0o644  # other users (the workers) read it as they read the plain model
     d = np.array([[0.2, 3.4, 2.6, 1.0, 7.5]], dtype=np.float32)
     before, after = _run(plain, d), _run(timed, d)
     assert list(before) == ["audio"] and list(after) == ["audio", DURATIONS_OUTPUT]
