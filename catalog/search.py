@@ -217,6 +217,13 @@ WORD_COLUMNS = "{title people tags places description transcript}"
 HEAD_COLUMNS = "{title people tags places description}"
 
 
+def _prefixed(word: str, words: Sequence[str]) -> bool:
+    """Whether `word` of the query `words` also matches as the start of a longer token. Not a lone Chinese
+    character beside other words: jieba leaves one when it does not know the word (主题党日: 主题 / 党 / 日), the
+    documents that say it were cut the same way, and as a prefix 党 or 日 would match nearly every lesson (党员, 日常)."""
+    return not (len(word) == 1 and len(words) > 1 and is_han(word))
+
+
 @dataclass(frozen=True)
 class _Query:
     """A search as the full-text index takes it: the words, and the flags a document must have (or not have)."""
@@ -225,10 +232,7 @@ class _Query:
     flags: tuple[tuple[str, bool], ...] = ()
 
     def prefixed(self, word: str) -> bool:
-        """Whether `word` also matches as the start of a longer token. Not a lone Chinese character beside other
-        words: jieba leaves one when it does not know the word (主题党日: 主题 / 党 / 日), the documents that say
-        it were cut the same way, and as a prefix 党 or 日 would match nearly every lesson (党员, 日常)."""
-        return not (len(word) == 1 and len(self.words) > 1 and is_han(word))
+        return _prefixed(word, self.words)
 
     def fts5(self, *, whole_only: bool = False) -> str:
         """FTS5: each word whole or as a prefix (a whole word matches both, which bm25 counts twice), in any
@@ -338,11 +342,15 @@ def _fts_page(session: Session, expr: str, *, ranked: bool, offset: int, limit: 
     return [(lesson_id, -float(rank)) for lesson_id, rank in rows]
 
 
+def _driver_cursor(session: Session, sql: str, *params: Any) -> Any:
+    """`sql` run with the driver's own cursor, in the session's transaction: for the index's long lists of rowids,
+    whose rows SQLAlchemy would make three times slower to read."""
+    return session.connection().connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+
+
 def _fts_ids(session: Session, expr: str) -> set[int]:
-    """The rowids of the documents matching an FTS5 expression, read with the driver's own cursor (in the session's
-    transaction): 10,000 of them in 2 ms, where SQLAlchemy's rows take 6."""
-    cursor = session.connection().connection.driver_connection.execute(  # type: ignore[union-attr]
-        "SELECT rowid FROM searchdocument_fts WHERE searchdocument_fts MATCH ?", (expr,))
+    """The rowids of the documents matching an FTS5 expression (10,000 of them in 2 ms)."""
+    cursor = _driver_cursor(session, "SELECT rowid FROM searchdocument_fts WHERE searchdocument_fts MATCH ?", expr)
     return {rowid for (rowid,) in cursor}
 
 
@@ -352,21 +360,12 @@ def _head_tier(session: Session, head: str, matching: set[int], *, offset: int,
     alone. Matching the head expression by itself keeps bm25 from reading the transcript's positions of every
     document it scores (650 documents of 10,000: 1–2 ms instead of 5–11); `matching` (the whole query, flags
     included) then keeps the documents that qualify. Returns the tier's size and the slice [offset, offset+limit)."""
-    tier = _fts_ids(session, head) & matching
-    if limit <= 0 or offset >= len(tier):
+    cursor = _driver_cursor(session, f"SELECT rowid, {BM25} FROM searchdocument_fts WHERE searchdocument_fts MATCH ? "
+                                     f"ORDER BY 2, rowid DESC", head)  # fmt: skip
+    tier = [(doc, float(score)) for doc, score in cursor if doc in matching]
+    page = tier[offset:offset + limit] if limit > 0 else []
+    if not page:
         return len(tier), []
-    picked: list[tuple[int, float]] = []
-    chunk, read = max(2 * (offset + limit), 50), 0
-    while len(picked) < offset + limit:
-        rows = session.execute(
-            select_columns(_FTS.c.rowid, literal_column(BM25).label("score")).select_from(_FTS)
-            .where(text("searchdocument_fts MATCH :expr").bindparams(expr=head))
-            .order_by(literal_column(BM25), _FTS.c.rowid.desc()).offset(read).limit(chunk)).all()
-        picked += [(doc, float(score)) for doc, score in rows if doc in tier]
-        read += chunk
-        if len(rows) < chunk:
-            break
-    page = picked[offset:offset + limit]
     lessons = {doc: lesson_id for doc, lesson_id in session.execute(
         select_columns(col(SearchDocument.id), col(SearchDocument.lesson_id))
         .where(col(SearchDocument.id).in_([doc for doc, _ in page]))).all()}
@@ -461,9 +460,8 @@ def _says(words: Sequence[str]) -> list[Any]:
     """Conditions that a segment entry holds every word, whole or as the start of a token (only whole where
     `_Query.prefixed` says so; tokens are lower-case letters and digits, space-separated): a substring search,
     cheaper than LIKE, on both databases."""
-    query = _Query(tuple(words))
     padded = literal(" ") + col(SearchEntry.tokens) + literal(" ")
-    return [position_of(padded, literal(f" {w}" if query.prefixed(w) else f" {w} ")) > 0 for w in words]
+    return [position_of(padded, literal(f" {w}" if _prefixed(w, words) else f" {w} ")) > 0 for w in words]
 
 
 def _segments_saying(words: Sequence[str]) -> Any:
