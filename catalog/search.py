@@ -19,13 +19,29 @@ matching transcript. The hits are looked for only in the page's lessons.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, case, column, delete, false, func, literal, literal_column, table, text, true
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    any_,
+    bindparam,
+    case,
+    column,
+    delete,
+    false,
+    func,
+    literal,
+    literal_column,
+    table,
+    text,
+    true,
+)
 from sqlalchemy import select as select_columns
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
@@ -425,23 +441,29 @@ def _ranked_by_tsvector(session: Session, query: _Query, *, offset: int,
     does, costs 45 ms for a word in 6,000 of 10,000 transcripts; this costs a few."""
 
     def ids(column: str, tsquery: str) -> set[int]:
-        sql = f"SELECT id FROM searchdocument WHERE {column} @@ CAST(%s AS tsquery)"  # column: one of two names
-        return {doc for (doc,) in _driver_cursor(session, sql, tsquery)}
+        # One array instead of a row per document: 10,000 ids in 3 ms instead of 6. `column`: one of two names.
+        sql = f"SELECT array_agg(id) FROM searchdocument WHERE {column} @@ CAST(%s AS tsquery)"
+        (found,) = _driver_cursor(session, sql, tsquery).fetchone()
+        return set(found or ())
 
+    in_head = " | ".join(f"'{w}':*" if query.prefixed(w) else f"'{w}'" for w in query.words)
     matching = ids("tokens_tsv", query.tsquery())
-    head = ids("head_tsv", " | ".join(f"'{w}':*" if query.prefixed(w) else f"'{w}'" for w in query.words))
-    head &= matching
+    head = ids("head_tsv", in_head) & matching
     whole = ids("tokens_tsv", query.tsquery(whole_only=True)) - head  # the flags too: all of them match
     page: list[tuple[int, float]] = []
     if offset < len(head) and limit > 0:
         scored = session.execute(
             select_columns(col(SearchDocument.id), _head_score("postgresql", query, transcript=False).label("score"))
-            .where(col(SearchDocument.id).in_(head))
-            .order_by(text("score DESC"), col(SearchDocument.id).desc())).all()
-        page = [(doc, 2.0 + float(score)) for doc, score in scored[offset:offset + limit]]
-    rest = [(doc, 1.0) for doc in sorted(whole, reverse=True)]
-    rest += [(doc, 0.5) for doc in sorted(matching - head - whole, reverse=True)]
-    page += rest[max(0, offset - len(head)):max(0, offset + limit - len(head))]
+            .where(col(SearchDocument.id) == any_(bindparam("head", sorted(head), type_=ARRAY(Integer))))
+            .order_by(text("score DESC"), col(SearchDocument.id).desc()).offset(offset).limit(limit)).all()
+        page = [(doc, 2.0 + float(score)) for doc, score in scored]
+    start, end = max(0, offset - len(head)), max(0, offset + limit - len(head))  # the slice of the other tiers
+    if end > start:
+        said_whole = heapq.nlargest(end, whole)
+        page += [(doc, 1.0) for doc in said_whole[start:end]]
+        if end > len(whole):
+            partly = heapq.nlargest(end - len(whole), matching - head - whole)
+            page += [(doc, 0.5) for doc in partly[max(0, start - len(whole)):]]
     lessons = {doc: lesson_id for doc, lesson_id in session.execute(
         select_columns(col(SearchDocument.id), col(SearchDocument.lesson_id))
         .where(col(SearchDocument.id).in_([doc for doc, _ in page]))).all()} if page else {}
