@@ -80,9 +80,21 @@ class IndexQuery:
         return expr
 
     def tsquery(self, *, whole_only: bool = False) -> str:
-        parts = [f"'{w}':*" if self.prefixed(w) and not whole_only else f"'{w}'" for w in self.words]
+        parts = [self.ts_word(w, whole_only=whole_only) for w in self.words]
         parts += [f"'{flag}'" if wanted else f"!'{flag}'" for flag, wanted in self.flags]
         return " & ".join(parts)
+
+    def ts_word(self, word: str, *, whole_only: bool = False) -> str:
+        """One word in a tsquery: whole, or also as a prefix."""
+        return f"'{word}':*" if self.prefixed(word) and not whole_only else f"'{word}'"
+
+    def head(self, dialect: str) -> str:
+        """Any of the words (as `fts5` or `tsquery` takes each) in a head part: the first tier. On PostgreSQL for
+        `head_tsv`, which holds the head parts only."""
+        if dialect == "sqlite":
+            each = (f'"{w}"*' if self.prefixed(w) else f'"{w}"' for w in self.words)
+            return f"{HEAD_COLUMNS} : ({' OR '.join(each)})"
+        return " | ".join(self.ts_word(w) for w in self.words)
 
     def condition(self, dialect: str, name: str, *, whole_only: bool = False) -> Any:
         if dialect == "sqlite":
@@ -118,7 +130,7 @@ def _head_score(dialect: str, query: IndexQuery, *, transcript: bool = True) -> 
             continue
         in_head = (select_columns(col(SearchDocument.id)).correlate(None)
                    .where(text(f"searchdocument.head_tsv @@ CAST(:head_{i} AS tsquery)")
-                          .bindparams(**{f"head_{i}": f"'{word}':*" if query.prefixed(word) else f"'{word}'"})))
+                          .bindparams(**{f"head_{i}": query.ts_word(word)})))
         whole = (select_columns(col(SearchDocument.id)).correlate(None)
                  .where(IndexQuery((word,)).condition(dialect, f"whole_{i}", whole_only=True)))
         total = total + case(
@@ -166,6 +178,15 @@ def _fts_ids(session: Session, expr: str) -> set[int]:
     return {rowid for (rowid,) in cursor}
 
 
+def _lesson_ids(session: Session, docs: list[int]) -> dict[int, str]:
+    """The lesson of each of a page's documents."""
+    if not docs:
+        return {}
+    rows = session.execute(select_columns(col(SearchDocument.id), col(SearchDocument.lesson_id))
+                           .where(col(SearchDocument.id).in_(docs))).all()
+    return {doc: lesson_id for doc, lesson_id in rows}
+
+
 def _head_tier(session: Session, head: str, matching: set[int], *, offset: int,
                limit: int) -> tuple[int, list[tuple[str, float]]]:
     """The first tier: documents in `matching` with a word in a head part, ranked by bm25 over the head parts
@@ -176,11 +197,7 @@ def _head_tier(session: Session, head: str, matching: set[int], *, offset: int,
                                      f"ORDER BY 2, rowid DESC", head)  # fmt: skip
     tier = [(doc, float(score)) for doc, score in cursor if doc in matching]
     page = tier[offset:offset + limit] if limit > 0 else []
-    if not page:
-        return len(tier), []
-    lessons = {doc: lesson_id for doc, lesson_id in session.execute(
-        select_columns(col(SearchDocument.id), col(SearchDocument.lesson_id))
-        .where(col(SearchDocument.id).in_([doc for doc, _ in page]))).all()}
+    lessons = _lesson_ids(session, [doc for doc, _ in page])
     return len(tier), [(lessons[doc], -score) for doc, score in page]
 
 
@@ -191,10 +208,8 @@ def _ranked_by_the_index(session: Session, query: IndexQuery, *, offset: int,
     transcript says every word whole; then the partial matches; the last two newest indexed first (publication,
     or a later edit). Only the first tier is scored, and it is small: a word as common as 党员 in every transcript
     no longer makes bm25 score every lesson for one page."""
-    everything = query.fts5()
-    quoted = ['"' + w + '"' for w in query.words]
-    head = f"{HEAD_COLUMNS} : ({' OR '.join(q + '*' if query.prefixed(w) else q for w, q in zip(query.words, quoted, strict=True))})"
-    whole = f"{WORD_COLUMNS} : ({' AND '.join(quoted)})"
+    everything, head = query.fts5(), query.head("sqlite")
+    whole = IndexQuery(query.words).fts5(whole_only=True)  # every word whole, flags aside
     tiers = [(f"(({everything}) AND ({whole})) NOT ({head})", False),
              (f"(({everything}) NOT ({whole})) NOT ({head})", False)]
 
@@ -238,9 +253,8 @@ def _ranked_by_tsvector(session: Session, query: IndexQuery, *, offset: int,
         (found,) = _driver_cursor(session, sql, tsquery).fetchone()
         return set(found or ())
 
-    in_head = " | ".join(f"'{w}':*" if query.prefixed(w) else f"'{w}'" for w in query.words)
     matching = ids("tokens_tsv", query.tsquery())
-    head = ids("head_tsv", in_head) & matching
+    head = ids("head_tsv", query.head("postgresql")) & matching
     whole = ids("tokens_tsv", query.tsquery(whole_only=True)) - head  # the flags too: all of them match
     page: list[tuple[int, float]] = []
     if offset < len(head) and limit > 0:
@@ -256,22 +270,19 @@ def _ranked_by_tsvector(session: Session, query: IndexQuery, *, offset: int,
         if end > len(whole):
             partly = heapq.nlargest(end - len(whole), matching - head - whole)
             page += [(doc, 0.5) for doc in partly[max(0, start - len(whole)):]]
-    lessons = {doc: lesson_id for doc, lesson_id in session.execute(
-        select_columns(col(SearchDocument.id), col(SearchDocument.lesson_id))
-        .where(col(SearchDocument.id).in_([doc for doc, _ in page]))).all()} if page else {}
+    lessons = _lesson_ids(session, [doc for doc, _ in page])
     return len(matching), [(lessons[doc], score) for doc, score in page]
 
 
 def ranked_documents(session: Session, query: IndexQuery, *, public: bool, visible: Any, offset: int,
-            limit: int) -> tuple[int, list[tuple[str, float]]]:
+                     limit: int) -> tuple[int, list[tuple[str, float]]]:
     """How many documents match, and a page of (lesson id, score), best first."""
     dialect = prefer_the_index(session)
-    match = query.condition(dialect, "q")
     if public:
         by_tiers = _ranked_by_the_index if dialect == "sqlite" else _ranked_by_tsvector
         return by_tiers(session, query, offset=offset, limit=limit)
     base = (documents(dialect).join(Lesson, col(Lesson.id) == col(SearchDocument.lesson_id))
-            .where(match, visible if visible is not None else true()))
+            .where(query.condition(dialect, "q"), visible if visible is not None else true()))
     total = session.execute(select_columns(func.count()).select_from(base.subquery())).scalar_one()
     if not total:
         return 0, []
