@@ -242,10 +242,11 @@ def _ranked_by_tsvector(session: Session, query: IndexQuery, *, offset: int,
                         limit: int) -> tuple[int, list[tuple[str, float]]]:
     """The public's search on PostgreSQL, in the same three tiers as on SQLite (`_ranked_by_the_index`), from
     three lookups of document ids in the GIN indexes: the documents matching the query, those with a word in a
-    head part, those whose transcript says every word whole. Only the first tier is scored (`_head_score` over
-    the head parts, a few hundred documents at most); the others are newest indexed first (a document is
-    written anew when a lesson is published or edited). Scoring every match instead, as the reviewers' search
-    does, costs 45 ms for a word in 6,000 of 10,000 transcripts; this costs a few."""
+    head part, and (only when the page reaches past the head tier) those whose transcript says every word whole.
+    Only the first tier is scored (`_head_score` over the head parts, a few hundred documents at most); the
+    others are newest indexed first (a document is written anew when a lesson is published or edited). Scoring
+    every match instead, as the reviewers' search does, costs 45 ms for a word in 6,000 of 10,000 transcripts;
+    this costs a few."""
 
     def ids(column: str, tsquery: str) -> set[int]:
         # One array instead of a row per document: 10,000 ids in 3 ms instead of 6. `column`: one of two names.
@@ -255,7 +256,6 @@ def _ranked_by_tsvector(session: Session, query: IndexQuery, *, offset: int,
 
     matching = ids("tokens_tsv", query.tsquery())
     head = ids("head_tsv", query.head("postgresql")) & matching
-    whole = ids("tokens_tsv", query.tsquery(whole_only=True)) - head  # the flags too: all of them match
     page: list[tuple[int, float]] = []
     if offset < len(head) and limit > 0:
         scored = session.execute(
@@ -264,7 +264,8 @@ def _ranked_by_tsvector(session: Session, query: IndexQuery, *, offset: int,
             .order_by(text("score DESC"), col(SearchDocument.id).desc()).offset(offset).limit(limit)).all()
         page = [(doc, 2.0 + float(score)) for doc, score in scored]
     start, end = max(0, offset - len(head)), max(0, offset + limit - len(head))  # the slice of the other tiers
-    if end > start:
+    if end > start:  # the page reaches past the head tier (a word in 650 titles of 10,000 fills many pages)
+        whole = ids("tokens_tsv", query.tsquery(whole_only=True)) - head  # the flags too: all of them match
         said_whole = heapq.nlargest(end, whole)
         page += [(doc, 1.0) for doc in said_whole[start:end]]
         if end > len(whole):
