@@ -102,6 +102,16 @@ def build_pack(settings: object, lesson_ids: list[str], *, intros: bool) -> tupl
     return elapsed, size
 
 
+def forget_intros(store_root: Path, *, clips_kept: set[str] | None = None) -> None:
+    """Delete the stored intros, and the voice's clips other than `clips_kept` (all kept when None)."""
+    for encoded in (store_root / "intros").glob("*.mp3"):
+        encoded.unlink()
+    if clips_kept is not None:
+        for clip in (store_root / "intros" / "clips").glob("*.wav"):
+            if clip.stem not in clips_kept:
+                clip.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lessons", type=int, default=40)
@@ -144,16 +154,11 @@ def main() -> None:
             return
         cold, _ = build_pack(settings, ids, intros=True)
         warm, _ = build_pack(settings, ids, intros=True)
-        for encoded in (store_root / "intros").glob("*.mp3"):  # keep the voice's clips, as the beat leaves them
-            encoded.unlink()
+        forget_intros(store_root)  # keep the voice's clips, as the beat leaves them
         said, _ = build_pack(settings, ids, intros=True)
         numbers = {speech_cache_key(intro_parts(n, "").number, voice_for(context_for(settings)).name)
                    for n in range(1, args.lessons + 1)}
-        for encoded in (store_root / "intros").glob("*.mp3"):
-            encoded.unlink()
-        for clip in (store_root / "intros" / "clips").glob("*.wav"):
-            if clip.stem not in numbers:  # only the track numbers' clips stay, as the beat says them first
-                clip.unlink()
+        forget_intros(store_root, clips_kept=numbers)  # only the track numbers' clips, as the beat says them first
         new_lessons, _ = build_pack(settings, ids, intros=True)
         print(f"pack with intros, cold (all said)       {cold:6.2f} s  intro cost {(cold - build_s) / args.lessons:5.2f} "
               "s a track (target < 2 s)")

@@ -248,8 +248,9 @@ class IntroSynthesizer:
         number = self._numbers.pop(parts.number, None)
         said = self.clips([*([parts.number] if number is None else []), *([parts.lesson] if parts.lesson else [])])
         if number is None:
-            number = said.pop(0)
-        said.insert(0, number)
+            number = said[0]
+        else:
+            said.insert(0, number)
         self._numbers[parts.number] = number
         while len(self._numbers) > self._cached_numbers:
             self._numbers.popitem(last=False)

@@ -1105,8 +1105,9 @@ def run_case(w: World, key: tuple[str, str], row: Row, who: Who, state: str) -> 
     if w.fresh is not None:
         lesson_id, before = w.fresh
         after = w.as_made(lesson_id)
-        if (after != before) != (200 <= r.status_code < 300):
-            problems.append(f"the lesson {'changed' if after != before else 'did not change'} ({before} -> {after})")
+        changed = after != before
+        if changed != (200 <= r.status_code < 300):
+            problems.append(f"the lesson {'changed' if changed else 'did not change'} ({before} -> {after})")
     if row.check is not None:
         problems += row.check(w, who, state, r)
     return [f"{where}: {p}" for p in problems]
