@@ -21,7 +21,7 @@ intros are said clip by clip). `onnx` is imported inside functions: only the ins
 from __future__ import annotations
 
 import os
-import stat
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ def with_durations(model_path: Path, dest: Path) -> Path:
         staged = Path(tmp.name)
     try:
         onnx.save(model, str(staged))
-        os.chmod(staged, stat.S_IMODE(model_path.stat().st_mode))  # readable as the plain model is (mkstemp: 0600)
+        shutil.copymode(model_path, staged)  # readable as the plain model is (mkstemp makes it 0600)
         os.replace(staged, dest)
     finally:
         staged.unlink(missing_ok=True)

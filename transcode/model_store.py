@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import sys
 import tarfile
 import tempfile
@@ -234,7 +233,7 @@ def _install_kokoro_durations(paths: KokoroPaths) -> None:
     """The model that also tells its token durations, beside the plain one (a few seconds, once). Without `onnx`, or
     on a graph the rewrite does not know, intros are said clip by clip (logged): slower, same voice."""
     if paths.timed_model.is_file():
-        os.chmod(paths.timed_model, stat.S_IMODE(paths.model.stat().st_mode))  # earlier installs left it 0600
+        shutil.copymode(paths.model, paths.timed_model)  # earlier installs left it 0600
         return
     if importlib.util.find_spec("onnx") is None:
         log.warning("Python package onnx missing: spoken intros are said clip by clip")
