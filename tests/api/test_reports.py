@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,7 +38,6 @@ from tests.catalog.test_reports_figures import (
     KEYS,
     LOOSE_BRANCH,
     NOW,
-    SEED,
     County,
     branch_name,
     expected_branch,
@@ -214,9 +214,9 @@ def _upload_now(reports: Reports, branch: tuple[int, int], days_ago: float = 0) 
     """A lesson uploaded now (or a little earlier this month), to count as this month's."""
     when = utcnow() - timedelta(days=days_ago)
     with unit_of_work(context_for(reports.settings).engine) as s:
-        n = len(SEED) + int(when.timestamp() * 1000) % 100000
-        s.add(Lesson(title="本月的课", branch_id=reports.county.branches[branch], original_key=f"originals/{n}",
-                     original_sha256=f"{n:064d}", created_at=when, status="ready", review_state="awaiting_review"))
+        digest = secrets.token_hex(32)  # two calls can fall in one millisecond: no clock-made hashes
+        s.add(Lesson(title="本月的课", branch_id=reports.county.branches[branch], original_key=f"originals/{digest}",
+                     original_sha256=digest, created_at=when, status="ready", review_state="awaiting_review"))
 
 
 def test_the_weekly_reminder_lists_this_months_idle_branches(reports: Reports) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import openpyxl
 import pytest
@@ -58,6 +59,8 @@ def _log_in(page: Any, base: str, username: str, target: str) -> None:
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
+    # The click starts the form's navigation without waiting for it: wait until the page has left /login.
+    _wait_until(page, lambda: urlsplit(page.url).path != "/login", what=f"{target} after logging in")
     page.wait_for_load_state()
 
 
