@@ -37,6 +37,7 @@ from catalog.ratings import rating_summary
 from catalog.review import REVIEW_REASONS
 from catalog.similar_index import possible_copy
 from catalog.tags import tags_by_lesson, tags_of
+from catalog.visibility import visible_clause
 
 
 def asset_url(asset: Asset) -> str:
@@ -116,7 +117,7 @@ def lesson_public(session: Session, lesson: Lesson, viewer: Viewer, *, ratings_e
     return LessonPublic(
         id=lesson.id, title=lesson.title, status=lesson.status, progress=lesson.progress,
         review_state=lesson.review_state, featured=lesson.featured, revision=lesson.revision,
-        review=review_public(session, lesson),
+        review=review_public(session, lesson) if insider else None,  # reviewers' comments stay inside
         error=_error(lesson.error_code, lesson.error_message) if insider else None, speaker=lesson.speaker,
         branch=_branch(session, lesson), category=_category(session, lesson),
         language=lesson.language, recorded_on=lesson.recorded_on, media_kind=lesson.media_kind,
@@ -130,7 +131,8 @@ def lesson_public(session: Session, lesson: Lesson, viewer: Viewer, *, ratings_e
         detected_language=lesson.detected_language, language_probability=lesson.language_probability,
         caption_version=lesson.caption_version, captions=captions_public(session, lesson, jobs, insider=insider),
         rating=lesson_rating_public(session, lesson.id) if ratings_enabled else None,
-        possible_copy=possible_copy(session, lesson) if may_see_similar(viewer, facts) else None,
+        possible_copy=(possible_copy(session, lesson, among=visible_clause(viewer))
+                       if may_see_similar(viewer, facts) else None),
         **_structure(session, lesson),
     )
 

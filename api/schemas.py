@@ -118,7 +118,8 @@ class LessonPublic(BaseModel):
     review_state: ReviewStateName | None = Field(default=None, description="null until processing is ready")
     featured: bool = False
     revision: int = 1
-    review: ReviewPublic | None = None
+    review: ReviewPublic | None = Field(default=None, description="the latest review decision: for the lesson's "
+                                        "branch, its township and the county only")
     error: ErrorPublic | None = None
     speaker: str | None = None
     branch: NamedRef | None = None

@@ -260,12 +260,15 @@ def _earlier(created_at: datetime, lesson_id: str) -> ColumnElement[bool]:
                and_(col(Lesson.created_at) == created_at, col(Lesson.id) < lesson_id))
 
 
-def possible_copy(session: Session, lesson: Lesson) -> bool:
+def possible_copy(session: Session, lesson: Lesson, *, among: ColumnElement[bool] | None = None) -> bool:
     """Whether the lesson is like an earlier lesson above the flag threshold: the later of two alike lessons is the
-    possible copy (the earlier one lists it among its similar lessons, unflagged)."""
-    hit = session.exec(
-        select(LessonMatch.other_id).join(Lesson, col(Lesson.id) == col(LessonMatch.other_id))
-        .where(col(LessonMatch.lesson_id) == lesson.id, col(LessonMatch.score) >= FLAG_THRESHOLD,
-               _earlier(lesson.created_at, lesson.id)).limit(1)
-    ).first()
+    possible copy (the earlier one lists it among its similar lessons, unflagged). `among` (catalog/visibility.py's
+    `visible_clause`) counts only the earlier lessons a viewer may see: a flag must not tell an organiser that
+    another township has an unpublished lesson like theirs."""
+    query = (select(LessonMatch.other_id).join(Lesson, col(Lesson.id) == col(LessonMatch.other_id))
+             .where(col(LessonMatch.lesson_id) == lesson.id, col(LessonMatch.score) >= FLAG_THRESHOLD,
+                    _earlier(lesson.created_at, lesson.id)))
+    if among is not None:
+        query = query.where(among)
+    hit = session.exec(query.limit(1)).first()
     return hit is not None

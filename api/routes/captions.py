@@ -24,7 +24,7 @@ from catalog import captions as catalog_captions
 from catalog.db import unit_of_work
 from catalog.errors import Forbidden, TranscriptNotFound
 from catalog.lessons import lesson_facts
-from catalog.lifecycle import may_edit_captions
+from catalog.lifecycle import is_insider, may_edit_captions
 from catalog.models import CaptionVersion, Lesson
 from catalog.search import search_segments
 from transcode.asr_text import to_simplified
@@ -37,12 +37,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}  # fmt: skip
 
 
-def transcript_public(session: Session, lesson: Lesson, version: CaptionVersion) -> TranscriptPublic:
+def transcript_public(session: Session, lesson: Lesson, version: CaptionVersion, *, insider: bool
+                      ) -> TranscriptPublic:
+    """The version's segments; who edited it and their note only for the lesson's own people (`insider`)."""
     assert version.id is not None
     reasons = catalog_captions.review_reasons(version)
     return TranscriptPublic(
-        lesson_id=lesson.id, version=version.version, source=version.source, author=version.author,
-        note=version.note, created_at=version.created_at, language=version.language,
+        lesson_id=lesson.id, version=version.version, source=version.source,
+        author=version.author if insider else None, note=version.note if insider else None, created_at=version.created_at, language=version.language,
         detected_language=version.detected_language, language_probability=version.language_probability,
         engine=version.engine, model=version.model, needs_review=bool(reasons), review_reasons=reasons,
         published_version=lesson.caption_version,
@@ -58,17 +60,28 @@ def lesson_transcript(lesson_id: str, session: SessionDep, viewer: ViewerDep,
                       ) -> TranscriptPublic:
     """The transcript's timed segments (current version unless `version`), with low-confidence flags."""
     lesson = visible_lesson(session, lesson_id, viewer)
-    found = (catalog_captions.current_version(session, lesson_id) if version is None
-             else catalog_captions.get_version(session, lesson_id, version))
+    insider = is_insider(viewer, lesson_facts(session, lesson))
+    if insider:
+        found = (catalog_captions.current_version(session, lesson_id) if version is None
+                 else catalog_captions.get_version(session, lesson_id, version))
+    elif version in (None, lesson.caption_version) and lesson.caption_version is not None:
+        # Everyone else reads the published version only: not a draft, nor an earlier revision's words.
+        found = catalog_captions.get_version(session, lesson_id, lesson.caption_version)
+    else:
+        found = None
     if found is None:
         raise TranscriptNotFound(f"{lesson_id} version {version}")
-    return transcript_public(session, lesson, found)
+    return transcript_public(session, lesson, found, insider=insider)
 
 
 @router.get("/lessons/{lesson_id}/captions/versions", response_model=CaptionHistoryPublic, responses=ERRORS)
-def caption_history(lesson_id: str, session: SessionDep, viewer: ViewerDep) -> CaptionHistoryPublic:
-    """Every caption version, oldest first: automatic (speech recognition) and edited (author, time, note)."""
+def caption_history(lesson_id: str, session: SessionDep, viewer: CurrentUser) -> CaptionHistoryPublic:
+    """Every caption version, oldest first: automatic (speech recognition) and edited (author, time, note). For
+    the lesson's branch, its township and the county."""
     lesson = visible_lesson(session, lesson_id, viewer)
+    if not is_insider(viewer, lesson_facts(session, lesson)):
+        raise Forbidden(f"{viewer.username} may not see caption versions of {lesson_id}",
+                        message="只有本支部、本乡镇和县里的账号可以查看字幕的各个版本")
     counts = catalog_captions.segment_counts(session, lesson_id)
     return CaptionHistoryPublic(lesson_id=lesson.id, published_version=lesson.caption_version, versions=[
         CaptionVersionPublic(
@@ -95,7 +108,7 @@ def edit_captions(lesson_id: str, body: CaptionEditCreate, ctx: ContextDep, view
         lesson = visible_lesson(session, lesson_id, viewer)
         version = catalog_captions.get_version(session, lesson_id, saved.version)
         assert version is not None
-        return transcript_public(session, lesson, version)
+        return transcript_public(session, lesson, version, insider=True)
 
 
 @router.get("/transcripts/search", response_model=TranscriptSearchPage)

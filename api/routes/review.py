@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, SessionDep, ViewerDep
+from api.deps import CurrentUser, SessionDep
 from api.presenters import history_entry_public, lesson_public
 from api.routes.lessons import visible_lesson
 from api.schemas import (
@@ -18,7 +18,9 @@ from api.schemas import (
     ReviewReasonPublic,
 )
 from catalog.audit import TimedNote, lesson_history
-from catalog.lifecycle import ReviewAction
+from catalog.errors import Forbidden
+from catalog.lessons import lesson_facts
+from catalog.lifecycle import ReviewAction, is_insider
 from catalog.review import REVIEW_REASONS, feature_lesson, review_lesson
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -54,8 +56,12 @@ def feature(lesson_id: str, body: FeatureUpdate, session: SessionDep, viewer: Cu
 
 
 @router.get("/lessons/{lesson_id}/history", response_model=LessonHistoryPublic, responses=ERRORS)
-def history(lesson_id: str, session: SessionDep, viewer: ViewerDep) -> LessonHistoryPublic:
-    """Every review decision, feature change and caption edit of the lesson, oldest first (append-only)."""
+def history(lesson_id: str, session: SessionDep, viewer: CurrentUser) -> LessonHistoryPublic:
+    """Every review decision, feature change and caption edit of the lesson, oldest first (append-only). For the
+    lesson's branch, its township and the county: reviewers' comments and earlier drafts stay inside."""
     lesson = visible_lesson(session, lesson_id, viewer)
+    if not is_insider(viewer, lesson_facts(session, lesson)):
+        raise Forbidden(f"{viewer.username} may not see the history of {lesson_id}",
+                        message="只有本支部、本乡镇和县里的账号可以查看这节课的审核记录")
     return LessonHistoryPublic(lesson_id=lesson.id,
                                entries=[history_entry_public(e) for e in lesson_history(session, lesson.id)])

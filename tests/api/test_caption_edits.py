@@ -38,8 +38,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def _ready_lesson(settings: Settings, *, transcribed: bool = True) -> str:
-    """A processed 10-s lesson, with the automatic transcript when `transcribed`."""
+def _ready_lesson(settings: Settings, *, transcribed: bool = True, published: bool = False) -> str:
+    """A processed 10-s lesson, with the automatic transcript when `transcribed`, in the library when
+    `published`."""
     ctx = context_for(settings)
     with unit_of_work(ctx.engine) as s:
         lesson = create_lesson(s, fields=LessonFields(title="数学课"), original_key="originals/x",
@@ -55,6 +56,8 @@ def _ready_lesson(settings: Settings, *, transcribed: bool = True) -> str:
                                     engine="faster-whisper", model="whisper-base", detected_language="zh",
                                     language_probability=0.98, review_reasons=("low_confidence",))
             lesson.caption_version = 1
+        if published:
+            lesson.review_state = "published"
         s.add(lesson)
         return lesson.id
 
@@ -100,6 +103,23 @@ def test_edit_is_stored_as_a_new_version_and_regeneration_is_queued(client: Test
     assert {j["step"]: j["state"] for j in detail["jobs"]}["captions"] == "pending"
     assert client.get(f"/api/v1/lessons/{lesson_id}/transcript?version=1").json()["segments"][1]["text"] == (
         "长方形有四条变。")
+
+
+def test_the_public_reads_the_published_version_only(client: TestClient, settings: Settings) -> None:
+    """A correction waiting for its subtitle files, or an earlier revision's words, is not the library's."""
+    lesson_id = _ready_lesson(settings, published=True)
+    assert _edit(client, lesson_id, [{"start_s": 0.5, "end_s": 3.0, "text": "草稿里的新说法。"}],
+                 note="县里内部的修改意见", base_version=1).status_code == 201
+    assert client.get(f"/api/v1/lessons/{lesson_id}/transcript").json()["version"] == 2  # the reviewer's draft
+    with TestClient(create_app(settings)) as anonymous:
+        body = anonymous.get(f"/api/v1/lessons/{lesson_id}/transcript").json()
+        assert (body["version"], body["author"], body["note"]) == (1, None, None)
+        assert "草稿" not in str(body) and body["segments"][0]["text"] == "大家好，欢迎来到今天的数学课。"
+        assert anonymous.get(f"/api/v1/lessons/{lesson_id}/transcript?version=1").json()["version"] == 1
+        for version in (2, 3):  # the draft, and one that does not exist, answer alike
+            r = anonymous.get(f"/api/v1/lessons/{lesson_id}/transcript?version={version}")
+            assert r.status_code == 404 and r.json()["code"] == "transcript_not_found", r.text
+        assert anonymous.get(f"/api/v1/lessons/{lesson_id}/captions/versions").status_code == 401
 
 
 @pytest.mark.parametrize(("segments", "fragment"), [

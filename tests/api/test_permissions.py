@@ -328,8 +328,9 @@ def revision_expect(who: Who, state: str) -> int:
     return 201 if state == "revision_requested" else 409
 
 
-def revisions_read(who: Who, state: str) -> int:
-    """Earlier revisions (their originals' names and checksums): insiders only."""
+def insiders_read(who: Who, state: str) -> int:
+    """Earlier revisions (their originals' names and checksums), the review history (reviewers' comments, earlier
+    titles), caption versions (drafts, editors' notes): insiders only."""
     if who.anonymous:
         return 401
     if not who.sees(state):
@@ -538,6 +539,7 @@ def lesson_json_as_allowed(w: World, who: Who, state: str, r: Reply) -> list[str
         return [] if ok else [f"insider misses the original's facts: {kinds} {body['sha256']} {body['jobs']}"]
     leaks = [name for name, found in (("original asset", "original" in kinds), ("sha256", body["sha256"]),
                                       ("original_filename", body["original_filename"]), ("jobs", body["jobs"]),
+                                      ("the review decision", body["review"]),
                                       ("original id", made.original in r.text), ("checksum", made.sha256 in r.text))
              if found]
     return [f"lesson JSON leaks {', '.join(leaks)}"] if leaks else []
@@ -919,14 +921,14 @@ ROWS: dict[tuple[str, str], Row] = {
                                                       check=original_only_for_insiders),
     ("GET", "/api/v1/assets/{asset_id}/content/{name}"): Row(lesson_read, fetch_hls_master, lesson=True,
                                                              not_found="asset"),  # proxied, never redirected
-    ("GET", "/api/v1/lessons/{lesson_id}/history"): Row(lesson_read, fetch("GET", LESSON + "/history"), lesson=True,
-                                                        not_found="lesson"),
+    ("GET", "/api/v1/lessons/{lesson_id}/history"): Row(insiders_read, fetch("GET", LESSON + "/history"),
+                                                        lesson=True, not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/similar"): Row(similar_expect, fetch("GET", LESSON + "/similar"),
                                                         lesson=True, not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/transcript"): Row(lesson_read, fetch("GET", LESSON + "/transcript"),
                                                            lesson=True, not_found="lesson"),
     ("GET", "/api/v1/lessons/{lesson_id}/captions/versions"): Row(
-        lesson_read, fetch("GET", LESSON + "/captions/versions"), lesson=True, not_found="lesson"),
+        insiders_read, fetch("GET", LESSON + "/captions/versions"), lesson=True, not_found="lesson"),
     ("GET", "/api/v1/transcripts/search"): Row(public(200), fetch("GET", "/api/v1/transcripts/search?q={word}"),
                                                lesson=True, check=hits_as_allowed),
     ("GET", "/api/v1/search"): Row(public(200), search_indexed, lesson=True, identifies=False,  # published only
@@ -942,7 +944,7 @@ ROWS: dict[tuple[str, str], Row] = {
                                                           mutates=True, not_found="lesson"),
     ("POST", "/api/v1/lessons/{lesson_id}/revisions"): Row(revision_expect, upload_revision, lesson=True,
                                                            mutates=True, not_found="lesson"),
-    ("GET", "/api/v1/lessons/{lesson_id}/revisions"): Row(revisions_read, fetch("GET", LESSON + "/revisions"),
+    ("GET", "/api/v1/lessons/{lesson_id}/revisions"): Row(insiders_read, fetch("GET", LESSON + "/revisions"),
                                                           lesson=True, not_found="lesson"),
     ("PATCH", "/api/v1/lessons/{lesson_id}"): Row(details_edit_expect, edit_details, lesson=True, mutates=True,
                                                   not_found="lesson"),

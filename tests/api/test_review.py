@@ -170,6 +170,11 @@ def test_the_public_sees_a_lesson_only_while_it_is_published(api: TestClient, se
     _review(api, tokens["wang"], lesson_id, "approve")
     public = api.get(f"/api/v1/lessons/{lesson_id}").json()
     assert public["review_state"] == "published" and public["sha256"] is None and public["jobs"] == []
+    assert public["review"] is None  # the decision, its reviewer and comments stay with the branch and the county
+    assert api.get(f"/api/v1/lessons/{lesson_id}", headers=tokens["dongfeng"]).json()["review"]["reviewer"] == "wang"
+    assert api.get(f"/api/v1/lessons/{lesson_id}/history").status_code == 401
+    elsewhere = api.get(f"/api/v1/lessons/{lesson_id}/history", headers=tokens["xiling"])
+    assert elsewhere.status_code == 403 and elsewhere.json()["code"] == "forbidden"
     assert _listed(api, lesson_id) and _listed(api, lesson_id, **tokens["xiling"])
     _review(api, tokens["wang"], lesson_id, "withdraw")
     assert api.get(f"/api/v1/lessons/{lesson_id}").status_code == 404 and not _listed(api, lesson_id)
@@ -192,7 +197,7 @@ def test_the_featured_mark_is_for_published_lessons_and_is_audited(api: TestClie
     assert again.status_code == 200
     listed = api.get("/api/v1/lessons", params={"limit": 200}).json()["items"]
     assert next(item for item in listed if item["id"] == lesson_id)["featured"] is True
-    history = api.get(f"/api/v1/lessons/{lesson_id}/history").json()["entries"]
+    history = api.get(f"/api/v1/lessons/{lesson_id}/history", headers=tokens["wang"]).json()["entries"]
     assert [e["action"] for e in history] == ["approve", "feature"]  # the repeat changed nothing
 
 

@@ -134,7 +134,9 @@ def test_an_organiser_sees_only_the_lessons_they_may_see(county: County) -> None
     ours = make_lesson(county.settings, "秸秆还田（东风镇）", BRANCH_A, HEARD_AGAIN)
     assert [i["lesson_id"] for i in county.get("shen", f"/api/v1/lessons/{ours}/similar").json()] == [elsewhere]
     assert county.get("zuzhi_a", f"/api/v1/lessons/{ours}/similar").json() == []  # not theirs to see
-    assert county.get("zuzhi_a", f"/api/v1/lessons/{ours}").json()["possible_copy"] is True
+    # Nor does the flag tell them that another township has an unpublished lesson like theirs; the county's does.
+    assert county.get("zuzhi_a", f"/api/v1/lessons/{ours}").json()["possible_copy"] is False
+    assert county.get("shen", f"/api/v1/lessons/{ours}").json()["possible_copy"] is True
     assert county.get("zuzhi_c", f"/api/v1/lessons/{ours}/similar").status_code == 404
     with unit_of_work(context_for(county.settings).engine) as s:
         lesson = get_lesson(s, elsewhere)
@@ -143,6 +145,7 @@ def test_an_organiser_sees_only_the_lessons_they_may_see(county: County) -> None
         s.add(lesson)
     listed = county.get("zuzhi_a", f"/api/v1/lessons/{ours}/similar").json()
     assert [i["lesson_id"] for i in listed] == [elsewhere]
+    assert county.get("zuzhi_a", f"/api/v1/lessons/{ours}").json()["possible_copy"] is True  # now it may see it
     assert county.get("zuzhi_c", f"/api/v1/lessons/{elsewhere}/similar").json() == []  # ours awaits review
     assert [i["lesson_id"] for i in county.get("shen", f"/api/v1/lessons/{elsewhere}/similar").json()] == [ours]
 
