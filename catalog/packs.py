@@ -4,7 +4,8 @@ small offline players, in versions.
 A pack is a hand-picked list of lessons or a selection (a quarter's new lessons, a category, a series, the featured
 ones). Each build is a version with its own tracks; when a lesson of the newest version is withdrawn, re-captioned or
 revised the pack is marked stale and the maintenance beat builds the next version, re-reading the list or the
-selection, so a withdrawn lesson drops out. Superseded versions stay downloadable for `KEEP_SUPERSEDED`.
+selection, so a withdrawn lesson drops out. Superseded versions stay downloadable for `KEEP_SUPERSEDED`, except
+those holding a withdrawn lesson: they expire the moment it is withdrawn (`withdraw_from_packs`).
 
 Builds carry a lease like lesson jobs (catalog/jobs.py): a worker that dies mid-build stops renewing it and the beat
 enqueues the build again; a redelivered message for a version that is no longer building does nothing.
@@ -37,6 +38,7 @@ from catalog.models import (
     Organisation,
     PackOrder,
     PackStatus,
+    ReviewState,
     TranscriptSegment,
     utcnow,
 )
@@ -375,6 +377,30 @@ def mark_packs_stale(session: Session, lesson_id: str) -> list[int]:
         marked.append(pack.id or 0)
     session.flush()
     return marked
+
+
+def withdraw_from_packs(session: Session, lesson_id: str, *, now: datetime | None = None) -> list[int]:
+    """A lesson leaving the library leaves its packs at once: every version holding it, ready or still building,
+    expires now (no longer downloadable; the beat's sweep deletes its ZIP), and the packs whose newest version
+    holds it are marked stale, so the beat builds one without it. Returns those packs."""
+    now = now or utcnow()
+    holding = (select(AudioPackVersion)
+               .join(AudioPackTrack, col(AudioPackTrack.version_id) == col(AudioPackVersion.id))
+               .where(AudioPackTrack.lesson_id == lesson_id,
+                      or_(col(AudioPackVersion.expires_at).is_(None), col(AudioPackVersion.expires_at) > now)))
+    for version in session.exec(holding).unique():
+        version.expires_at = now
+    session.flush()
+    return mark_packs_stale(session, lesson_id)
+
+
+def published_lesson_ids(session: Session, lesson_ids: Sequence[str]) -> set[str]:
+    """Which of these lessons are in the library now."""
+    wanted = sorted(set(lesson_ids))
+    if not wanted:
+        return set()
+    return set(session.exec(select(Lesson.id).where(col(Lesson.id).in_(wanted),
+                                                    Lesson.review_state == ReviewState.PUBLISHED)).all())
 
 
 def stale_packs(session: Session) -> list[AudioPack]:

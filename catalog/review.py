@@ -12,7 +12,7 @@ from catalog.errors import Forbidden, InvalidMetadata, InvalidTransition, NotPub
 from catalog.lessons import lesson_facts
 from catalog.lifecycle import NEEDS_REASONS, ReviewAction, Viewer, may_feature, may_review, next_review_state
 from catalog.models import Lesson, ReviewState, utcnow
-from catalog.packs import mark_packs_stale
+from catalog.packs import withdraw_from_packs
 from catalog.search import reindex_lesson
 
 # Reason codes (stable) and their Chinese labels, in the order the desk shows them.
@@ -57,7 +57,7 @@ def review_lesson(session: Session, lesson: Lesson, viewer: Viewer, *, action: R
     session.add(lesson)
     reindex_lesson(session, lesson)  # published: in the search index; withdrawn or turned down: out of it
     if previous == ReviewState.PUBLISHED and target != ReviewState.PUBLISHED:
-        mark_packs_stale(session, lesson.id)  # the packs holding it get a version without it
+        withdraw_from_packs(session, lesson.id)  # no version holding it is downloadable; the next is without it
     assert viewer.username is not None
     record(session, actor=viewer.username, action=action, lesson_id=lesson.id, from_state=previous, to_state=target,
            reasons=list(dict.fromkeys(reasons)), comment=(comment or "").strip()[:MAX_COMMENT_CHARS] or None,

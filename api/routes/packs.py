@@ -37,23 +37,30 @@ def _download_url(pack_id: int, version: int) -> str:
 
 
 def pack_public(session: Session, pack: AudioPack, newest: AudioPackVersion | None) -> PackPublic:
-    ready = newest is not None and newest.status == PackStatus.READY
+    """The pack as anyone may see it: its newest version's tracks, less any lesson no longer in the library (a
+    version holding a withdrawn lesson is not downloadable either: catalog/packs.py's `withdraw_from_packs`)."""
+    downloadable = packs.downloadable_versions(session, pack)
+    ready = newest is not None and any(v.id == newest.id for v in downloadable)
     error = ({"code": newest.error_code, "message": newest.error_message or ""}
              if newest is not None and newest.status == PackStatus.FAILED and newest.error_code else None)
     tracks = packs.version_tracks(session, newest.id or 0) if newest is not None else []
+    published = packs.published_lesson_ids(session, [t.lesson_id for t in tracks if t.lesson_id])
+    shown = [t for t in tracks if t.lesson_id in published]
+    whole = len(shown) == len(tracks)
     return PackPublic(
         id=pack.id or 0, title=pack.title, audience=pack.audience, order=pack.track_order,
         spoken_intros=pack.spoken_intros, selection=json.loads(pack.selection_json) if pack.selection_json else None,
         version=pack.version, status=newest.status if newest else PackStatus.BUILDING,
         progress=newest.progress if newest else 0, error=error, stale=pack.stale,
-        size_bytes=newest.size_bytes if newest else 0, duration_s=newest.duration_s if newest else 0.0,
+        size_bytes=newest.size_bytes if newest and ready else 0,
+        duration_s=(newest.duration_s if whole else round(sum(t.duration_s for t in shown), 3)) if newest else 0.0,
         tracks=[PackTrackPublic(n=t.n, lesson_id=t.lesson_id, filename=t.filename, title=t.title,
-                                duration_s=t.duration_s) for t in tracks],
+                                duration_s=t.duration_s) for t in shown],
         download_url=_download_url(pack.id or 0, pack.version) if ready else None,
         versions=[PackVersionPublic(version=v.version, status=v.status, size_bytes=v.size_bytes,
                                     built_at=v.built_at, expires_at=v.expires_at,
                                     download_url=_download_url(pack.id or 0, v.version))
-                  for v in packs.downloadable_versions(session, pack)],
+                  for v in downloadable],
         feed_url=f"/feeds/packs/{pack.id}.xml", created_at=pack.created_at)
 
 
@@ -119,7 +126,11 @@ def download(pack_id: int, request: Request, session: SessionDep, storage: Stora
     if chosen is None or chosen.key is None:
         if version is not None and version > pack.version:
             raise PackNotFound(f"pack {pack_id} has no version {version}")
-        raise PackNotReady(f"pack {pack_id} version {version or pack.version} is not ready")
+        asked = packs.newest_version(session, pack) if version in (None, pack.version) else None
+        if asked is not None and asked.status == PackStatus.BUILDING:
+            raise PackNotReady(f"pack {pack_id} version {pack.version} is building")
+        raise PackNotReady(f"pack {pack_id} version {version or pack.version} is not downloadable",
+                           message="这一版音频包已不能下载（里面有课程已撤下，或已过保留期），请下载最新的一版")
     name = download_filename(f"{pack.title} 第{chosen.version}版.zip")
     etag = f'"pack-{pack.id}-v{chosen.version}-{chosen.size_bytes}-{chosen.built_at:%Y%m%d%H%M%S}"'
     path = storage.local_path(chosen.key)

@@ -184,21 +184,30 @@ def test_a_download_cut_anywhere_resumes_by_range_to_the_same_bytes(
     assert public.get(pack["download_url"], headers={"If-None-Match": etag}).status_code == 304
 
 
-def test_a_withdrawn_lesson_makes_version_2_without_it_and_version_1_stays(
+def test_a_withdrawn_lesson_leaves_its_packs_at_once_and_version_2_is_made_without_it(
         settings: Settings, staff: TestClient, public: TestClient, audio_edition_mp3: Path, tmp_path: Path) -> None:
     ids = [published_audio_lesson(settings, f"水稻病虫害防治 第{i}讲", audio_edition_mp3) for i in range(1, 4)]
     v1 = ready_pack(staff, settings, {"title": "农技课", "lesson_ids": ids})
     r = staff.post(f"/api/v1/lessons/{ids[1]}/review", json={"action": "withdraw", "reasons": ["other"],
                                                               "comment": "内容过时"})
     assert r.status_code == 200, r.text
-    assert staff.get(f"/api/v1/packs/{v1['id']}").json()["stale"] is True
+    # At once, before any rebuild: no version holding it downloads, and the pack no longer names it.
+    now = public.get(f"/api/v1/packs/{v1['id']}")
+    assert now.json()["stale"] is True and now.json()["download_url"] is None and now.json()["versions"] == []
+    assert [t["lesson_id"] for t in now.json()["tracks"]] == [ids[0], ids[2]] and "第2讲" not in now.text
+    gone = public.get(v1["download_url"])
+    assert gone.status_code == 409 and gone.json()["code"] == "pack_not_ready" and "撤下" in gone.json()["message"]
+    assert public.get(f"/api/v1/packs/{v1['id']}/download").status_code == 409
 
     ctx = context_for(settings)
+    with unit_of_work(ctx.engine) as s:
+        v1_key = s.exec(select(AudioPackVersion.key).where(AudioPackVersion.pack_id == v1["id"])).one()
+    assert v1_key is not None and ctx.storage.exists(v1_key)
     done = pack_worker.sweep_packs(ctx)  # what the beat does
-    assert done["rebuilt"] == 1
+    assert (done["rebuilt"], done["expired"]) == (1, 1) and not ctx.storage.exists(v1_key)  # its ZIP deleted
     building = public.get(f"/api/v1/packs/{v1['id']}").json()
     assert building["version"] == 2 and building["status"] == "building" and building["stale"] is False
-    assert [v["version"] for v in building["versions"]] == [1]  # version 1 downloads meanwhile
+    assert building["versions"] == []  # nothing to download meanwhile: version 1 holds the withdrawn lesson
     build(settings, building)
     v2 = public.get(f"/api/v1/packs/{v1['id']}").json()
     assert v2["status"] == "ready" and [t["lesson_id"] for t in v2["tracks"]] == [ids[0], ids[2]]
@@ -206,15 +215,19 @@ def test_a_withdrawn_lesson_makes_version_2_without_it_and_version_1_stays(
         mp3s = [n for n in zf.namelist() if n.endswith(".mp3")]
         assert len(mp3s) == 2 and mp3s[0].startswith("01_") and mp3s[1].startswith("02_")
         assert ID3(io.BytesIO(zf.read(mp3s[1])))["TRCK"].text == ["2/2"]  # type: ignore[arg-type]
-    versions = {v["version"]: v for v in v2["versions"]}
-    assert set(versions) == {1, 2}
-    old = public.get(versions[1]["download_url"])
-    assert old.status_code == 200 and old.headers["etag"] != public.get(v2["download_url"]).headers["etag"]
-    with zipfile.ZipFile(io.BytesIO(old.content)) as zf:
-        assert len([n for n in zf.namelist() if n.endswith(".mp3")]) == 3
-    expires = date.fromisoformat(versions[1]["expires_at"][:10])
-    assert expires - date.today() in (timedelta(days=89), timedelta(days=90))
+    assert [v["version"] for v in v2["versions"]] == [2]
     assert pack_worker.sweep_packs(ctx)["rebuilt"] == 0  # nothing stale any more
+
+    # A version superseded for any other reason (here staff rebuild it) stays downloadable for 90 days.
+    assert staff.post(f"/api/v1/packs/{v1['id']}/rebuild").status_code == 202
+    build(settings, public.get(f"/api/v1/packs/{v1['id']}").json())
+    v3 = public.get(f"/api/v1/packs/{v1['id']}").json()
+    versions = {v["version"]: v for v in v3["versions"]}
+    assert set(versions) == {2, 3}
+    old = public.get(versions[2]["download_url"])
+    assert old.status_code == 200 and old.headers["etag"] != public.get(v3["download_url"]).headers["etag"]
+    expires = date.fromisoformat(versions[2]["expires_at"][:10])
+    assert expires - date.today() in (timedelta(days=89), timedelta(days=90))
 
 
 def test_selections_order_by_episode_or_date(settings: Settings, staff: TestClient, audio_edition_mp3: Path) -> None:

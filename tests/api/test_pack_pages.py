@@ -185,34 +185,56 @@ def test_a_packs_page_lists_its_tracks_older_versions_the_feed_and_how_to_copy_i
     assert "全部解压" in page and "按 01、02、03 的顺序" in page and f"weike packs write {pack_id}" in page
     assert "重新生成" not in page and "以前的版本" not in page
 
-    # A lesson withdrawn by the county: the pack is stale; staff rebuild it; version 1 stays downloadable, dated.
+    # A lesson withdrawn by the county: at once nothing holding it downloads and the page no longer lists it.
     withdrawn = client.post(f"/api/v1/lessons/{ids[1]}/review", json={"action": "withdraw", "reasons": ["other"]},
                             headers={"X-CSRF-Token": csrf})
     assert withdrawn.status_code == 200, withdrawn.text
-    assert "重新生成" not in public.get(f"/packs/{pack_id}").text  # staff only
+    r = public.get(f"/packs/{pack_id}")
+    page = text_of(r.text)
+    assert "暂不能下载" in page and "有课程已撤下" in page and "下载（" not in page and "/download" not in r.text
+    assert re.findall(r'<li class="track" data-lesson-id="([^"]*)">', r.text) == [ids[0], ids[2]]
+    assert "重新生成" not in r.text  # staff only
     assert f'action="/packs/{pack_id}/rebuild"' in client.get(f"/packs/{pack_id}").text
     forged = client.post(f"/packs/{pack_id}/rebuild", data={"csrf_token": "forged"})
     assert forged.status_code == 403 and newest(settings, pack_id).version == 1
     r = client.post(f"/packs/{pack_id}/rebuild", data={"csrf_token": csrf})
     assert (r.status_code, r.headers["location"]) == (303, f"/packs/{pack_id}")
     building = text_of(public.get(f"/packs/{pack_id}").text)
-    assert "第 2 版" in building and "生成中" in building and f"下载上一版（第 1 版，{size_label(v1.size_bytes)}）" in building
+    assert "第 2 版" in building and "生成中" in building and "下载上一版" not in building
     again = client.post(f"/packs/{pack_id}/rebuild", data={"csrf_token": csrf})
     assert again.status_code == 409 and "正在生成" in text_of(again.text)
     v2 = build(settings, pack_id)
     r = public.get(f"/packs/{pack_id}")
     page = text_of(r.text)
-    assert f"下载（{size_label(v2.size_bytes)}）" in page
+    assert f"下载（{size_label(v2.size_bytes)}）" in page and "以前的版本" not in page
     assert re.findall(r'<li class="track" data-lesson-id="([^"]*)">', r.text) == [ids[0], ids[2]]
+
+    # Rebuilt for another reason, version 2 stays downloadable beside version 3, dated.
+    assert client.post(f"/packs/{pack_id}/rebuild", data={"csrf_token": csrf}).status_code == 303
+    building = text_of(public.get(f"/packs/{pack_id}").text)
+    assert f"下载上一版（第 2 版，{size_label(v2.size_bytes)}）" in building
+    v3 = build(settings, pack_id)
+    r = public.get(f"/packs/{pack_id}")
+    page = text_of(r.text)
+    assert f"下载（{size_label(v3.size_bytes)}）" in page
     with unit_of_work(context_for(settings).engine) as s:
         old = s.exec(select(AudioPackVersion).where(AudioPackVersion.pack_id == pack_id,
-                                                    AudioPackVersion.version == 1)).one()
+                                                    AudioPackVersion.version == 2)).one()
         expires = old.expires_at
     assert expires is not None
     day = (expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires).astimezone(catalog_packs.COUNTY_TZ)
-    assert f"下载第 1 版（{size_label(v1.size_bytes)}） 保留到 {day.year}年{day.month}月{day.day}日" in page
-    assert f'href="/api/v1/packs/{pack_id}/download?version=1"' in r.text
+    assert f"下载第 2 版（{size_label(v2.size_bytes)}） 保留到 {day.year}年{day.month}月{day.day}日" in page
+    assert f'href="/api/v1/packs/{pack_id}/download?version=2"' in r.text
     assert day.date() - datetime.now(catalog_packs.COUNTY_TZ).date() in (timedelta(days=89), timedelta(days=90))
+
+    # Withdrawn one by one, the pack empties: nothing to download, nothing named, and no rebuild makes one.
+    for lesson_id in (ids[0], ids[2]):
+        assert client.post(f"/api/v1/lessons/{lesson_id}/review", json={"action": "withdraw", "reasons": ["other"]},
+                           headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert pack_worker.sweep_packs(context_for(settings))["rebuilt"] == 0
+    r = public.get(f"/packs/{pack_id}")
+    assert "课程都已撤下" in text_of(r.text) and "/download" not in r.text and 'class="track"' not in r.text
+    assert public.get(f"/api/v1/packs/{pack_id}/download").status_code == 409
 
 
 def test_the_form_is_for_the_county_staff_and_organisers(settings: Settings, public: TestClient,
