@@ -283,7 +283,8 @@ def test_a_pack_of_a_quarters_lessons_is_made_and_starts_building(
     start, _ = catalog_packs.quarter_bounds(earlier)
     inside = [published_audio_lesson(settings, f"上季度第{i}课", audio_edition_mp3,
                                      published_at=(start + timedelta(days=3 + i)).astimezone(UTC)) for i in (1, 2)]
-    published_audio_lesson(settings, "本季度的课", audio_edition_mp3)
+    # Published now: the helper's default (an hour ago) falls in the previous quarter in a quarter's first hour.
+    published_audio_lesson(settings, "本季度的课", audio_edition_mp3, published_at=datetime.now(UTC))
     form = client.get("/packs/new").text
     assert re.search(rf'<option value="{earlier}" data-title="[^"]+">[^<]*，2 节</option>', form)
     assert re.search(rf'<option value="{this_quarter}" data-title="[^"]+" selected>[^<]*（本季度），1 节</option>', form)

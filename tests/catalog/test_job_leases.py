@@ -52,9 +52,9 @@ def test_only_one_of_many_concurrent_claims_wins(engine: Engine) -> None:
 
 def test_expired_lease_is_taken_over_and_old_owner_cannot_finish(engine: Engine) -> None:
     lesson_id = _lesson(engine)
-    assert _claim(engine, lesson_id, "dead", lease_s=0.2)
+    assert _claim(engine, lesson_id, "dead", lease_s=2.0)  # long enough that a busy machine claims "early" inside it
     assert not _claim(engine, lesson_id, "early")
-    time.sleep(0.4)
+    time.sleep(2.2)
     assert _claim(engine, lesson_id, "alive")
     with unit_of_work(engine) as s:
         assert not jobs.renew(s, lesson_id=lesson_id, step="probe", owner="dead", lease_s=30, progress=0.5)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -147,7 +148,10 @@ def _log_in(page: Any, api: ApiProcess, username: str, target: str) -> None:
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
-    _wait_until(page, lambda: page.url.endswith(target), what=f"{target} after logging in")
+    # The login page's own URL (/login?next=TARGET) ends with the target too: wait until it is left.
+    _wait_until(page, lambda: urlsplit(page.url).path != "/login" and page.url.endswith(target),
+                what=f"{target} after logging in")
+    page.wait_for_load_state()
 
 
 def test_the_progress_bar_follows_the_build_and_turns_into_the_download_button(
