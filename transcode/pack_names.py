@@ -35,9 +35,11 @@ MIN_NUMBER_WIDTH = 2
 NUMBER_SEPARATOR = "_"
 TRUNCATION_MARK = "…"  # U+2026, in GBK (A1AD)
 
-# FAT long names refuse these; each becomes its full-width form (all in GBK's row A3).
+# FAT long names refuse these, and mtools reads [ ] as a wildcard pattern (a card written with 学习[二十大]精神
+# could not be read back to check it); each becomes its full-width form (all in GBK's row A3).
 _FULL_WIDTH = str.maketrans({
     "\\": "＼", "/": "／", ":": "：", "*": "＊", "?": "？", '"': "＂", "<": "＜", ">": "＞", "|": "｜",
+    "[": "［", "]": "］",
 })  # fmt: skip
 _WHITESPACE = re.compile(r"\s+")
 # Categories removed outright: control, format (ZWJ, bidi, tags), surrogate, private use, unassigned, enclosing marks.

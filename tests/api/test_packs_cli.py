@@ -53,7 +53,7 @@ def ready_pack(tmp_path: Path, audio_edition_mp3: Path) -> tuple[Any, int, Path]
 
     settings = build_embedded(tmp_path / "var")
     import_county(settings)
-    titles = ["党课/第一讲：初心?", "秸秆还田🌾", "重复的标题", "重复的标题", "……"]
+    titles = ["党课/第一讲：初心?", "学习[二十大]精神🌾", "重复的标题", "重复的标题", "……"]
     ids = [published_audio_lesson(settings, t, audio_edition_mp3) for t in titles]
     ctx = context_for(settings)
     with unit_of_work(ctx.engine) as s:

@@ -8,7 +8,7 @@ import pytest
 
 from transcode.pack_names import MAX_NAME_UNITS, readable_text, track_file_names, track_number_width
 
-FAT_FORBIDDEN = set('\\/:*?"<>|')
+FAT_FORBIDDEN = set('\\/:*?"<>|[]')  # [ ] too: mtools reads them as a pattern
 
 HOSTILE_TITLES = [
     "开篇：学习党章",
@@ -66,7 +66,7 @@ def test_forbidden_characters_become_full_width_forms_that_keep_the_meaning() ->
 
 def test_control_and_format_characters_are_removed() -> None:
     names = track_file_names(HOSTILE_TITLES)
-    assert names[3] == "04_控制字符与[31m转义.mp3"
+    assert names[3] == "04_控制字符与［31m转义.mp3"  # mtools would read [ ] as a pattern
     assert names[15] == "16_反向控制零宽.mp3"
 
 
