@@ -25,10 +25,16 @@ def _printable(text: str, *, keep_newlines: bool) -> str:
     return "".join(kept)
 
 
+def plain_line(raw: str | None) -> str:
+    """One line of printable text, single spaces, stripped; may be empty. What an upload's title, speaker, branch
+    and file name become before they are stored, whichever way the file came (one request or tus)."""
+    return " ".join(_printable(raw or "", keep_newlines=False).split())
+
+
 def one_line(raw: str | None, *, max_chars: int, what: str) -> str:
     """A name or title: one line, single spaces, 1 to `max_chars` characters; InvalidDetails naming `what` (in
     Chinese: 讲师姓名, 系列名称) otherwise."""
-    text = " ".join(_printable(raw or "", keep_newlines=False).split())
+    text = plain_line(raw)
     if not text:
         raise InvalidDetails(f"empty {what}", message=f"{what}不能为空")
     if len(text) > max_chars:
@@ -38,7 +44,7 @@ def one_line(raw: str | None, *, max_chars: int, what: str) -> str:
 
 def optional_line(raw: str | None, *, max_chars: int, what: str) -> str | None:
     """Like `one_line`, but blank is None."""
-    if raw is None or not " ".join(_printable(raw, keep_newlines=False).split()):
+    if raw is None or not plain_line(raw):
         return None
     return one_line(raw, max_chars=max_chars, what=what)
 

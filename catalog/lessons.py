@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from catalog.errors import Forbidden, InvalidMetadata
+from catalog.fields import plain_line
 from catalog.lifecycle import SEES_EVERYTHING, LessonFacts, Viewer, may_upload_into, review_state_when_ready
 from catalog.models import Language, Lesson, LessonStatus, Organisation, utcnow
 from catalog.organisations import branch_for_name, category_id_for
@@ -68,17 +69,19 @@ def create_lesson(
     uploaded_by_id: int | None = None,
     branch_id: int | None = None,
 ) -> Lesson:
-    title = " ".join(fields.title.split())[:MAX_TITLE_CHARS]
+    # Control and format characters (NUL, escapes, direction overrides) never reach the database, ffmpeg's
+    # metadata arguments or a report's cells, whichever way the file came.
+    title = plain_line(fields.title)[:MAX_TITLE_CHARS]
     if not title:
         raise InvalidMetadata("empty title", message="课程标题不能为空")
     if fields.language not in {lang.value for lang in Language}:
         raise InvalidMetadata(f"language {fields.language!r}", message="语言只能是 zh、yue 或 other")
     category_id = category_id_for(session, fields.category)
-    if branch_id is None and fields.branch and fields.branch.strip():
-        branch_id = branch_for_name(session, fields.branch).id
+    if branch_id is None and plain_line(fields.branch):
+        branch_id = branch_for_name(session, fields.branch or "").id
     lesson = Lesson(
         title=title,
-        speaker=(fields.speaker or "").strip()[:100] or None,
+        speaker=plain_line(fields.speaker)[:100] or None,
         recorded_on=fields.recorded_on,
         language=fields.language,
         branch_id=branch_id,
@@ -86,7 +89,7 @@ def create_lesson(
         original_key=original_key,
         original_sha256=original_sha256,
         size_bytes=size_bytes,
-        original_filename=(original_filename or "")[:300] or None,
+        original_filename=plain_line(original_filename)[:300] or None,
         uploaded_by_id=uploaded_by_id,
     )
     session.add(lesson)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from catalog.errors import UnknownCategory
+from catalog.errors import InvalidMetadata, UnknownCategory
+from catalog.fields import plain_line
 from catalog.models import BranchType, Category, Lesson, Organisation, OrgKind
 from catalog.search import reindex_lesson
 
@@ -66,8 +67,11 @@ def get_or_create_org(session: Session, name: str, *, kind: OrgKind, parent_id: 
 
 
 def branch_for_name(session: Session, name: str) -> Organisation:
-    """The branch with this name, created under the county when new (until branches are managed)."""
-    name = name.strip()
+    """The branch with this name (printable, one line), created under the county when new (until branches are
+    managed)."""
+    name = plain_line(name)
+    if not name:
+        raise InvalidMetadata("blank branch name", message="支部名称不能为空")
     existing = session.exec(
         select(Organisation).where(Organisation.name == name, Organisation.kind == OrgKind.BRANCH)
     ).first()

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from catalog.assets import AssetFacts, record_asset
 from catalog.db import unit_of_work
+from catalog.fields import plain_line
 from catalog.lessons import LessonFields, create_lesson, find_by_sha256
 from catalog.models import AssetKind, Lesson
 from ingest.receive import receive_original
@@ -36,7 +37,7 @@ def display_name(filename: str | None) -> str:
     if not filename:
         return ""
     name = PureWindowsPath(PurePosixPath(filename).name).name
-    return name.strip().lstrip(".")[:300]
+    return plain_line(name).lstrip(".")[:300]  # no control or format characters (catalog/fields.py)
 
 
 def title_from_filename(filename: str | None) -> str:

@@ -56,6 +56,24 @@ def test_a_title_with_markup_is_shown_as_text(client: TestClient) -> None:
     assert lesson["title"] == title  # stored as typed; pages escape it (Jinja2 autoescape, textContent in JS)
 
 
+def test_control_and_format_characters_never_reach_the_catalog_whichever_way_a_file_comes(
+        client: TestClient) -> None:
+    """NUL (PostgreSQL cannot store it; ffmpeg's -metadata cannot carry it), terminal escapes, a direction override
+    that disguises a file name, a branch name that would break the Excel report: dropped, the words kept."""
+    r = client.post("/api/v1/lessons", files={"file": ("讲\x1b[31m课\u202egpj.mp4", b"\x00\x01ctl", "video/mp4")},
+                    data={"title": "标题\x07\x1b[31m\u202e好\x00", "speaker": "讲\x00师\u200b",
+                          "branch": "坏\x1b支部\n第二行"})
+    assert r.status_code == 201, r.text
+    lesson = r.json()
+    assert (lesson["title"], lesson["speaker"]) == ("标题[31m好", "讲师")
+    assert lesson["branch"]["name"] == "坏支部 第二行" and lesson["original_filename"] == "讲[31m课gpj.mp4"
+    book = client.get("/api/v1/reports/branches", params={"period": "2026", "format": "xlsx"})
+    assert book.status_code == 200 and book.content.startswith(b"PK")  # the branch's name fits in a cell
+    blank = client.post("/api/v1/lessons", files={"file": ("c.mp4", b"\x00\x01blank", "video/mp4")},
+                        data={"title": "\x00\u200b\x1b"})
+    assert blank.status_code == 400 and blank.json()["code"] == "invalid_metadata", blank.text
+
+
 def test_a_json_body_over_a_megabyte_is_refused_before_it_is_read(client: TestClient) -> None:
     lesson = client.post("/api/v1/lessons", files={"file": ("b.mp4", b"\x00big-json", "video/mp4")}).json()
     body = b'{"action": "approve", "comment": "' + b"x" * (2 << 20) + b'"}'

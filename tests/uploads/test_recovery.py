@@ -184,9 +184,13 @@ def test_beat_runs_the_upload_tasks_on_the_maintenance_queue(tus_settings: Any) 
 @pytest.mark.parametrize("tus_settings", ["services"], indirect=True)  # PostgreSQL cannot store a NUL
 def test_the_reconciler_records_an_upload_it_cannot_store_and_goes_on(tus_client: TestClient, tus_settings: Any,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """An upload from before control characters were refused at creation: its title holds a NUL, so its lesson
-    can never be inserted. The sweep marks it failed once and adopts the good one behind it."""
+    """An upload whose lesson row the database refuses is marked failed once, and the sweep adopts the ones
+    behind it, among them one from before control characters were refused at creation (a NUL in its title),
+    which the catalog now cleans. No input makes a row the database refuses any more (that NUL did): the refusal
+    is caused here by raising what the driver raised for it."""
     import json
+
+    from sqlalchemy.exc import DataError
 
     import workers.uploads
     from catalog.models import utcnow
@@ -199,18 +203,25 @@ def test_the_reconciler_records_an_upload_it_cannot_store_and_goes_on(tus_client
 
     monkeypatch.setattr(workers.uploads, "admit_stored", broken_admit)
     paths = []
-    for n, title in enumerate(["坏的", "好的"]):
+    for n, title in enumerate(["坏的", "好的", "旧的"]):
         data = random.Random(30 + n).randbytes(40_000)
         path = create(tus_client, len(data), title=title)
         assert patch(tus_client, path, 0, data).status_code == 503
         paths.append(path)
-    monkeypatch.setattr(workers.uploads, "admit_stored", real_admit)
-    bad, good = (upload_id_of(p) for p in paths)
-    set_upload(tus_settings, bad, metadata_json=json.dumps({"title": "坏的\x00课"}))
-    for upload_id in (bad, good):
+
+    def refused_row(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["fields"].title == "坏的":
+            raise DataError("INSERT INTO lesson ...", {}, ValueError("invalid byte sequence"))
+        return real_admit(*args, **kwargs)
+
+    monkeypatch.setattr(workers.uploads, "admit_stored", refused_row)
+    bad, good, old = (upload_id_of(p) for p in paths)
+    set_upload(tus_settings, old, metadata_json=json.dumps({"title": "旧的\x00课"}))
+    for upload_id in (bad, good, old):
         set_upload(tus_settings, upload_id, updated_at=utcnow() - timedelta(minutes=5))
     adopted = workers.uploads.adopt_uploads(context(tus_settings))
-    assert len(adopted) == 1 and upload_row(tus_settings, good).lesson_id == adopted[0]
+    assert sorted(adopted) == sorted([upload_row(tus_settings, good).lesson_id, upload_row(tus_settings, old).lesson_id])
+    assert tus_client.get(f"/api/v1/lessons/{upload_row(tus_settings, old).lesson_id}").json()["title"] == "旧的课"
     row = upload_row(tus_settings, bad)
     assert (row.state, row.error_code) == ("failed", "upload_unadoptable") and row.error_message
     assert workers.uploads.adopt_uploads(context(tus_settings)) == []  # not tried again on every run
