@@ -21,6 +21,8 @@ PHOTO_MAX_HEIGHT = 384  # a 2:3 portrait; taller pictures are cut from the top
 JPEG_QUALITY = 4  # mjpeg -q:v, 2 (best) .. 31
 PHOTO_TIMEOUT_S = 30.0
 MAX_SOURCE_PIXELS = 50_000_000  # about a 8660 x 5770 camera picture; a "pixel bomb" is refused before decoding
+TOO_LARGE_MESSAGE = "照片尺寸太大，请换一张小一些的照片"
+_OVER_PIXELS = "exceeds specified max pixel count"  # what ffmpeg's image utilities say when max_pixels refuses
 
 
 def sniff_photo(head: bytes) -> str | None:
@@ -52,10 +54,12 @@ def encode_speaker_photo(src: Path, out_path: Path, *, ffmpeg_bin: str = "ffmpeg
         raise NotAPhoto(f"{src.name}: not JPEG, PNG or WebP (starts {head[:8]!r})")
     pixels = _png_pixels(head) if demuxer == "png_pipe" else None
     if pixels is not None and pixels > MAX_SOURCE_PIXELS:
-        raise NotAPhoto(f"{src.name}: {pixels} pixels", message="照片尺寸太大，请换一张小一些的照片")
+        raise NotAPhoto(f"{src.name}: {pixels} pixels", message=TOO_LARGE_MESSAGE)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # The decoder refuses a picture over the limit before allocating it, whatever the format (a 1.5 MB JPEG can
+    # declare 16000 x 16000 and take 455 MB to decode); PNG is caught above already, with no process started.
     picture = ffmpeg.input(file_url(src), protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist=demuxer,
-                           format=demuxer)
+                           format=demuxer, max_pixels=MAX_SOURCE_PIXELS)
     scaled = (picture["v:0"]
               .filter("scale", PHOTO_WIDTH, -2, flags="lanczos")
               .filter("crop", "iw", f"min(ih,{PHOTO_MAX_HEIGHT})", 0, 0)
@@ -66,6 +70,8 @@ def encode_speaker_photo(src: Path, out_path: Path, *, ffmpeg_bin: str = "ffmpeg
         runner.run(compile_ffmpeg(node, ffmpeg_bin=ffmpeg_bin), timeout_s=timeout_s)
     except CommandFailed as exc:
         out_path.unlink(missing_ok=True)
+        if _OVER_PIXELS in str(exc):
+            raise NotAPhoto(f"{src.name}: over {MAX_SOURCE_PIXELS} pixels", message=TOO_LARGE_MESSAGE) from exc
         raise NotAPhoto(f"{src.name}: ffmpeg could not decode it: {exc}") from exc
     except BaseException:
         out_path.unlink(missing_ok=True)

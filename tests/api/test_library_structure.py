@@ -248,6 +248,15 @@ def test_a_speakers_photo_is_reencoded_and_served_with_a_long_cache(client: Test
     too_large = client.put(f"/api/v1/speakers/{speaker_id}/photo",
                            files={"file": ("z.png", png.read_bytes() + b"\0" * (5 << 20), "image/png")})
     assert (too_large.status_code, too_large.json()["code"]) == (422, "not_a_photo")
+    # A small file declaring a huge picture (9000 x 6000 here, over the 50-million-pixel limit) is refused by the
+    # decoder before it allocates the picture, for JPEG as for PNG.
+    bomb = tmp_path / "bomb.jpg"
+    run_tool("ffmpeg", "-f", "lavfi", "-i", "color=c=gray:s=9000x6000", "-frames:v", "1", "-q:v", "31", bomb)
+    assert bomb.stat().st_size < 2 << 20
+    refused = client.put(f"/api/v1/speakers/{speaker_id}/photo",
+                         files={"file": ("bomb.jpg", bomb.read_bytes(), "image/jpeg")})
+    assert (refused.status_code, refused.json()["code"]) == (422, "not_a_photo")
+    assert "尺寸太大" in refused.json()["message"]
     assert anonymous.get(f"/api/v1/speakers/{speaker_id}").json()["photo_url"] == url
     none_yet = client.post("/api/v1/speakers", json={"name": "无照片"}).json()["id"]
     assert anonymous.get(f"/api/v1/speakers/{none_yet}/photo").status_code == 404
