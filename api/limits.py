@@ -62,7 +62,7 @@ class BodySizeLimit:
         upload = scope["path"] == "/api/v1/lessons" or bool(_REVISIONS.match(scope["path"]))
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
             await self._refuse(send, upload)
             return
         seen = 0

@@ -187,7 +187,7 @@ def my_uploads_page(request: Request, session: SessionDep, caller: FormCallerDep
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 10 else None
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _queue_filters(session: Session, request: Request) -> tuple[QueueFilters, dict[str, str]]:

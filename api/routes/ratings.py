@@ -107,7 +107,7 @@ def rate_from_page(lesson_id: str, request: Request, session: SessionDep, settin
     try:
         require_ratings(settings)
         lesson = visible_lesson(session, lesson_id[:64], caller.viewer)
-        number = int(stars) if stars.isdigit() else 0
+        number = int(stars) if stars.isascii() and stars.isdigit() and len(stars) < 3 else 0
         rate_lesson(session, lesson, caller.viewer, stars=number)
     except CatalogError as exc:
         heading, status = _PAGE_REFUSALS.get(exc.code, ("不能评分", 400))

@@ -154,7 +154,7 @@ def _parse_checksum(header: str | None) -> ChunkCheck | None:
 def _non_negative(value: str | None, name: str, *, required: bool = True) -> int | None:
     if value is None and not required:
         return None
-    if value is None or not value.isdigit():
+    if value is None or not (value.isascii() and value.isdigit()):
         raise _refuse(400, "invalid_upload_header", f"请求头 {name} 缺失或有误", f"{name}: {value!r}")
     return int(value)
 
@@ -198,7 +198,7 @@ async def _in_upload_thread(request: Request, call: Callable[[], T]) -> T:
 
 def _has_body(request: Request) -> bool:
     length = request.headers.get("content-length")
-    return (length is not None and length.isdigit() and int(length) > 0) or \
+    return (length is not None and length.isascii() and length.isdigit() and int(length) > 0) or \
         "chunked" in request.headers.get("transfer-encoding", "").lower()
 
 

@@ -74,6 +74,19 @@ def test_control_and_format_characters_never_reach_the_catalog_whichever_way_a_f
     assert blank.status_code == 400 and blank.json()["code"] == "invalid_metadata", blank.text
 
 
+def test_digits_that_are_not_ascii_digits_are_refused_not_a_crash(client: TestClient) -> None:
+    """str.isdigit() says yes to ² and int() then fails: a query parameter or a tus header holding it must get
+    the ordinary answer, not a 500."""
+    from tests.uploads.tus import ENDPOINT, OCTET, V, create
+
+    assert client.get("/review", params={"township": "²"}).status_code == 200  # read as no township
+    r = client.post(ENDPOINT, headers={**V, "Upload-Length": b"\xb2"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_upload_header", r.text
+    path = create(client, 10)
+    r = client.patch(path, content=b"0123456789", headers={**V, **OCTET, "Upload-Offset": b"\xb2"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_upload_header", r.text
+
+
 def test_a_json_body_over_a_megabyte_is_refused_before_it_is_read(client: TestClient) -> None:
     lesson = client.post("/api/v1/lessons", files={"file": ("b.mp4", b"\x00big-json", "video/mp4")}).json()
     body = b'{"action": "approve", "comment": "' + b"x" * (2 << 20) + b'"}'
