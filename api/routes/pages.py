@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,26 +83,48 @@ def _to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
+# The login form's own token, in a cookie only /login gets and only from the site itself (SameSite=Strict) and in
+# the form: another site can post a login form, but not with the token, so it cannot log a member's browser into
+# the attacker's account (whose branch their uploads would then go to).
+LOGIN_COOKIE = "weike_login"
+LOGIN_EXPIRED = "登录页面已过期，请重新输入用户名和密码"
+
+
+def _login_form(request: Request, caller: Caller, *, next: str, username: str = "", error: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_COOKIE) or ""
+    if not (20 <= len(token) <= 64 and token.isascii()):
+        token = secrets.token_urlsafe(24)
+    response = page(request, caller, "login.html", {"page": "login", "next": next, "username": username,
+                                                    "error": error, "login_token": token}, status_code=status_code)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/login",
+                        secure=request.url.scheme == "https")
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, caller: FormCallerDep, next: str | None = None) -> Response:
     if caller.account is not None:
         return RedirectResponse(_local_path(next), status_code=303)
-    return page(request, caller, "login.html", {"page": "login", "next": _local_path(next), "error": None})
+    return _login_form(request, caller, next=_local_path(next))
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(request: Request, session: SessionDep, settings: SettingsDep, caller: FormCallerDep,
                  username: Annotated[str, Form(max_length=64)] = "",
                  password: Annotated[str, Form(max_length=256)] = "",
-                 next: Annotated[str, Form(max_length=500)] = "/") -> Response:
+                 next: Annotated[str, Form(max_length=500)] = "/",
+                 login_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     target = _local_path(next)
+    expected = request.cookies.get(LOGIN_COOKIE) or ""
+    if not expected or not hmac.compare_digest(expected.encode(), login_token.encode()):
+        return _login_form(request, caller, next=target, username=username, error=LOGIN_EXPIRED, status_code=403)
     try:
         account = login(session, settings, username, password)
     except (InvalidCredentials, LoginThrottled) as exc:
         throttled = isinstance(exc, LoginThrottled)
-        response = page(request, caller, "login.html", {
-            "page": "login", "next": target, "username": username, "error": exc.message},
-            status_code=429 if throttled else 401)
+        response = _login_form(request, caller, next=target, username=username, error=exc.message,
+                               status_code=429 if throttled else 401)
         if isinstance(exc, LoginThrottled):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response

@@ -25,7 +25,7 @@ from catalog.db import unit_of_work
 from catalog.lessons import LessonFields, create_lesson, get_lesson
 from catalog.models import LessonStatus
 from catalog.organisations import branch_for_name
-from tests.support.accounts import PASSWORD, bearer, make_account, token_for
+from tests.support.accounts import PASSWORD, bearer, form_login, make_account, token_for
 from workers.settings import Settings
 from workers.wiring import context_for
 
@@ -187,7 +187,7 @@ def test_a_new_password_ends_old_tokens_and_sessions(client: TestClient, stack_s
 def _attempt(client: TestClient, form: bool, username: str, password: str) -> Any:
     client.cookies.clear()
     if form:
-        return client.post("/login", data={"username": username, "password": password, "next": "/upload"})
+        return form_login(client, username, password, "/upload")
     return client.post("/api/v1/auth/token", data={"username": username, "password": password})
 
 
@@ -225,7 +225,7 @@ def test_failures_count_across_the_api_and_the_login_page(client: TestClient, st
 
 def _log_in(client: TestClient, username: str, password: str = PASSWORD, next: str = "/my-uploads") -> str:
     """Log in through the form; the session cookie's value (the client keeps the cookie too)."""
-    r = client.post("/login", data={"username": username, "password": password, "next": next})
+    r = form_login(client, username, password, next)
     assert r.status_code == 303, r.text
     return client.cookies[SESSION_COOKIE]
 
@@ -242,7 +242,7 @@ def test_cookie_sessions_need_the_csrf_token_to_change_anything(client: TestClie
                                                                ) -> None:
     make_account(stack_settings, "xianli", "reviewer")
     lesson_id = _lesson(stack_settings, "awaiting_review")
-    r = client.post("/login", data={"username": "xianli", "password": PASSWORD, "next": "/my-uploads"})
+    r = form_login(client, "xianli", PASSWORD, "/my-uploads")
     assert (r.status_code, r.headers["location"]) == (303, "/my-uploads")
     cookie = r.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
@@ -290,9 +290,34 @@ def test_an_expired_browser_session_is_nobody(client: TestClient, stack_settings
 
 
 def test_the_login_page_shows_a_typed_username_as_text(page_client: TestClient) -> None:
-    r = page_client.post("/login", data={"username": "<script>alert(1)</script>", "password": "x" * 8, "next": "/upload"})
+    r = form_login(page_client, "<script>alert(1)</script>", "x" * 8, "/upload")
     assert r.status_code == 401 and "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text
     assert "用户名或密码" in r.text or "登录" in r.text
+
+
+def test_another_site_cannot_log_a_browser_into_its_own_account(page_client: TestClient, embedded: Settings) -> None:
+    """Login CSRF: a page elsewhere posts the login form with the attacker's account, so that the member's uploads
+    would go to the attacker's branch. Without the form's token (its cookie is SameSite=Strict and only /login's)
+    the post logs nobody in; with the form opened here first it does."""
+    make_account(embedded, "attacker", "uploader", "西岭村党支部")
+    forged = page_client.post("/login", data={"username": "attacker", "password": PASSWORD, "next": "/upload"})
+    assert forged.status_code == 403 and "页面已过期" in forged.text and SESSION_COOKIE not in forged.cookies
+    assert page_client.get("/upload").status_code == 303  # still nobody
+    opened = page_client.get("/login")
+    cookie = opened.headers["set-cookie"]
+    assert "samesite=strict" in cookie.lower() and "path=/login" in cookie.lower() and "httponly" in cookie.lower()
+    with TestClient(create_app(embedded), follow_redirects=False) as elsewhere:  # its own token, not this browser's
+        theirs = re.search(r'name="login_token" value="([^"]+)"', elsewhere.get("/login").text)
+        assert theirs is not None
+        guessed = page_client.post("/login", data={"username": "attacker", "password": PASSWORD, "next": "/upload",
+                                                   "login_token": theirs.group(1)})
+        assert guessed.status_code == 403 and SESSION_COOKIE not in guessed.cookies
+    # The refusal's form carries this browser's token: typing the password again logs in.
+    again = re.search(r'name="login_token" value="([^"]+)"', guessed.text)
+    assert again is not None
+    done = page_client.post("/login", data={"username": "attacker", "password": PASSWORD, "next": "/upload",
+                                            "login_token": again.group(1)})
+    assert done.status_code == 303 and SESSION_COOKIE in done.cookies
 
 
 def test_logout_needs_the_form_token_and_ends_the_session(client: TestClient, stack_settings: Settings) -> None:
@@ -330,11 +355,12 @@ def test_login_never_sends_the_browser_off_site(page_client: TestClient, embedde
     client = page_client
     make_account(embedded, "dongfeng", "uploader", "东风村党支部")
     for target in OFF_SITE[:3]:  # each login spends a password hash: three through the form
-        r = client.post("/login", data={"username": "dongfeng", "password": PASSWORD, "next": target})
+        client.cookies.clear()  # logged in, the login page would not show its form
+        r = form_login(client, "dongfeng", PASSWORD, target)
         assert r.status_code == 303 and _stays_on_site(r.headers["location"]), (target, r.headers["location"])
     for target in OFF_SITE:  # already logged in, the login page sends the browser on at once
         again = client.get("/login", params={"next": target})
         assert again.status_code == 303 and _stays_on_site(again.headers["location"]), (target, again.headers)
     client.cookies.clear()
-    kept = client.post("/login", data={"username": "dongfeng", "password": PASSWORD, "next": "/my-uploads?x=1"})
+    kept = form_login(client, "dongfeng", PASSWORD, "/my-uploads?x=1")
     assert kept.headers["location"] == "/my-uploads?x=1"

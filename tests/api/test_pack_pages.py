@@ -22,7 +22,7 @@ from api.routes.pack_pages import hours_minutes, size_label
 from catalog import packs as catalog_packs
 from catalog.db import unit_of_work
 from catalog.models import AudioPack, AudioPackVersion, Lesson
-from tests.support.accounts import PASSWORD, import_county, make_account
+from tests.support.accounts import PASSWORD, form_login, import_county, make_account
 from tests.support.packs import published_audio_lesson
 from workers import packs as pack_worker
 from workers.settings import Settings
@@ -56,7 +56,7 @@ def public(settings: Settings) -> Iterator[TestClient]:
 def log_in(client: TestClient, settings: Settings, username: str, role: str, org: str | None = None) -> str:
     """An account, logged in through the form (a cookie session, as a browser); its CSRF token."""
     make_account(settings, username, role, org)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/packs"})
+    r = form_login(client, username, PASSWORD, "/packs")
     assert r.status_code == 303, r.text
     page = client.get("/packs")
     found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)

@@ -25,7 +25,7 @@ from catalog.db import unit_of_work
 from catalog.lifecycle import Viewer
 from catalog.models import Lesson, Role
 from tests.catalog.test_reports_figures import County, seed_county
-from tests.support.accounts import PASSWORD, bearer, token_for
+from tests.support.accounts import PASSWORD, bearer, form_login, token_for
 from workers.settings import Settings
 from workers.wiring import context_for
 
@@ -154,8 +154,7 @@ def test_the_lesson_page_form_works_without_javascript(world: World) -> None:
     lesson_id = w.lessons[DONGFENG_Q1]
     anonymous = w.client.get(f"/lessons/{lesson_id}")
     assert 'id="rating"' in anonymous.text and 'id="rating-form"' not in anonymous.text  # a link to log in
-    logged_in = w.client.post("/login", data={"username": "member0", "password": PASSWORD,
-                                              "next": f"/lessons/{lesson_id}"})
+    logged_in = form_login(w.client, "member0", PASSWORD, f"/lessons/{lesson_id}")
     assert logged_in.status_code == 303
     page = w.client.get(f"/lessons/{lesson_id}")
     assert 'id="rating-form"' in page.text and "ratings.js" in page.text

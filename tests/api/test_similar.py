@@ -21,7 +21,7 @@ from catalog.models import CaptionSource, JobState, LessonMatch, LessonStatus, S
 from catalog.organisations import branch_for_name
 from catalog.similar_index import get_fingerprint
 from catalog.similarity import FLAG_THRESHOLD, REPORT_THRESHOLD
-from tests.support.accounts import bearer, make_account, token_for
+from tests.support.accounts import bearer, form_login, make_account, token_for
 from tests.support.stacks import build_embedded
 from workers import pipeline
 from workers.pipeline import execute_step
@@ -197,7 +197,7 @@ def test_a_redelivered_step_changes_nothing(county: County) -> None:
 def test_the_flag_and_the_matches_reach_the_desk(county: County) -> None:
     original = make_lesson(county.settings, "秸秆还田好", BRANCH_A, SCRIPT, state="published")
     copy = make_lesson(county.settings, "秸秆还田（西岭）", BRANCH_C, HEARD_AGAIN)
-    county.client.post("/login", data={"username": "shen", "password": "村里的-Password-2026", "next": "/review"})
+    assert form_login(county.client, "shen", next="/review").status_code == 303
     desk = county.client.get(f"/review/{copy}")
     assert desk.status_code == 200
     assert 'id="possible-copy"' in desk.text and "疑似照搬" in desk.text

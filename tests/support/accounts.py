@@ -52,3 +52,14 @@ def login_as(client: Any, settings: Any, username: str, role: str, org: str | No
     headers = bearer(token_for(client, username))
     client.headers.update(headers)
     return headers
+
+
+def form_login(client: Any, username: str, password: str = PASSWORD, next: str = "/") -> Any:
+    """Log in through the login page as a browser does: open the form (which sets its token's cookie and puts the
+    token in the form), then post it. The POST's answer (303 on success)."""
+    import re
+
+    form = client.get("/login", params={"next": next}, follow_redirects=False)
+    found = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    return client.post("/login", data={"username": username, "password": password, "next": next,
+                                       "login_token": found.group(1) if found else ""}, follow_redirects=False)
