@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -182,24 +182,50 @@ def authenticate(session: Session, username: str, password: str, *, max_failures
     """The account behind a username and password. LoginThrottled after `max_failures` failures for this username
     within `window_s` (known or not, right password or not); InvalidCredentials otherwise."""
     name = username.strip()[:64]
-    since = utcnow() - timedelta(seconds=window_s)
-    failures = list(session.exec(select(LoginFailure.at).where(LoginFailure.username == name.lower(),
-                                                               col(LoginFailure.at) > since)
-                                 .order_by(col(LoginFailure.at))).all())
+    attempt_id, failures = _claim_attempt(session, name.lower(), since=utcnow() - timedelta(seconds=window_s))
     if len(failures) >= max_failures:
+        _forget_attempt(session, attempt_id, committed=True)
         oldest = failures[-max_failures]
         retry_after = max(1, int((oldest + timedelta(seconds=window_s) - utcnow()).total_seconds()) + 1)
         raise LoginThrottled(f"{len(failures)} failures for {name!r}", retry_after_s=retry_after)
     account = get_account(session, name) if name else None
     if _verified(account.password_hash if account else _dummy(), password) and account and not account.disabled:
+        _forget_attempt(session, attempt_id, committed=False)  # with the caller's unit of work
         if _hasher.check_needs_rehash(account.password_hash):
             account.password_hash = hash_password(password)
             session.add(account)
         return account
-    session.add(LoginFailure(username=name.lower()))
+    # The attempt's row stays: it is the failure.
     session.execute(delete(LoginFailure).where(col(LoginFailure.at) < utcnow() - timedelta(seconds=window_s * 4)))
     session.flush()
     raise InvalidCredentials(f"login of {name!r}")
+
+
+def _claim_attempt(session: Session, key: str, *, since: datetime) -> tuple[int, list[datetime]]:
+    """Record the attempt, committed at once on a connection of its own, before the password is checked; then the
+    attempts before it in the window. Every attempt counts as a failure from its start until it succeeds, so N
+    guesses sent at the same moment cannot all read "no failures yet" and all be checked: the first
+    `max_failures` of them are, the rest are throttled."""
+    with Session(session.get_bind()) as own:
+        attempt = LoginFailure(username=key)
+        own.add(attempt)
+        own.commit()
+        assert attempt.id is not None
+        earlier = list(own.exec(select(LoginFailure.at).where(LoginFailure.username == key,
+                                                              col(LoginFailure.at) > since,
+                                                              col(LoginFailure.id) < attempt.id)
+                                .order_by(col(LoginFailure.at))).all())
+        return attempt.id, earlier
+
+
+def _forget_attempt(session: Session, attempt_id: int, *, committed: bool) -> None:
+    """The attempt was no failure (it succeeded, or was throttled before any password was checked)."""
+    if committed:
+        with Session(session.get_bind()) as own:
+            own.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
+            own.commit()
+    else:
+        session.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
 
 
 def _verified(password_hash: str, password: str) -> bool:

@@ -215,6 +215,40 @@ def test_five_failures_for_a_username_throttle_its_logins(client: TestClient, st
     assert _attempt(client, form, "xianli", PASSWORD).status_code == success
 
 
+def test_guesses_sent_at_the_same_moment_are_throttled_like_guesses_sent_one_by_one(stack_settings: Settings) -> None:
+    """Twelve wrong passwords at once, each in its own request: only the first five are checked (each attempt
+    counts from its start), the rest are throttled, and then even the right password is."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from catalog.accounts import authenticate
+    from catalog.errors import InvalidCredentials, LoginThrottled
+
+    make_account(stack_settings, "dongfeng", "uploader", "东风村党支部")
+    engine = context_for(stack_settings).engine
+    start = threading.Barrier(12)
+
+    def guess(n: int) -> str:
+        start.wait()
+        try:
+            with unit_of_work(engine) as s:
+                authenticate(s, "dongfeng", f"猜一猜-{n}", max_failures=5, window_s=900)
+        except InvalidCredentials:
+            return "checked"
+        except LoginThrottled:
+            return "throttled"
+        return "logged in"
+
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(guess, range(12)))
+    assert sorted(outcomes) == ["checked"] * 5 + ["throttled"] * 7, outcomes
+    with pytest.raises(LoginThrottled), unit_of_work(engine) as s:
+        authenticate(s, "dongfeng", PASSWORD, max_failures=5, window_s=900)
+    make_account(stack_settings, "xianli", "reviewer")
+    with unit_of_work(engine) as s:  # another username is not affected
+        assert authenticate(s, "xianli", PASSWORD, max_failures=5, window_s=900).username == "xianli"
+
+
 def test_failures_count_across_the_api_and_the_login_page(client: TestClient, stack_settings: Settings) -> None:
     make_account(stack_settings, "dongfeng", "uploader", "东风村党支部")
     for form in (False, True, False, True, False):
