@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlmodel import Session
 
 from catalog import uploads as rows
 from catalog.accounts import get_account_by_id, viewer_of
@@ -30,6 +31,7 @@ from catalog.db import unit_of_work
 from catalog.errors import (
     AlreadyUploaded,
     CatalogError,
+    Forbidden,
     InvalidMetadata,
     UploadExpired,
     UploadFailed,
@@ -232,9 +234,13 @@ def append(ctx: Context, upload_id: str, *, offset: int, chunks: Iterable[bytes]
     try:
         with unit_of_work(ctx.engine) as session:
             upload = rows.get_upload(session, upload_id)
-        assert upload is not None
+            assert upload is not None
+            refusal = _uploader_gone(session, upload)
         store = resumable_store(ctx)
         saved = progress_of(upload)
+        if refusal is not None:
+            _fail(ctx, store, upload, saved, refusal)
+            raise refusal
         progress = store.check(upload_id, saved)
         if progress != saved:
             lock.save(progress)
@@ -264,6 +270,9 @@ def _complete(ctx: Context, upload: Upload, progress: Progress, lock: _Lock) -> 
     store = resumable_store(ctx)
     metadata = rows.upload_metadata(upload)
     try:
+        with unit_of_work(ctx.engine) as session:  # before anything is stored: PATCH checks too, the reconciler not
+            if (refusal := _uploader_gone(session, upload)) is not None:
+                raise refusal
         staged = store.assemble(upload.id, progress, length=upload.length)
         lock.keep()
         if upload.client_sha256 and staged.sha256 != upload.client_sha256:
@@ -292,20 +301,39 @@ def _complete(ctx: Context, upload: Upload, progress: Progress, lock: _Lock) -> 
     except (IngestError, CatalogError) as exc:
         if getattr(exc, "retryable", False):
             raise
-        log.warning("upload %s failed its completion: %s (%s)", upload.id, exc.code, exc)
-        with unit_of_work(ctx.engine) as session:
-            rows.finish_upload(session, upload.id, state=UploadState.FAILED, error_code=exc.code,
-                               error_message=exc.message)
-        try:
-            store.discard(upload.id, progress)
-        except IngestError:
-            log.warning("could not remove the bytes of failed upload %s; the expiry sweep will", upload.id)
+        _fail(ctx, store, upload, progress, exc)
         raise
     with unit_of_work(ctx.engine) as session:
         rows.finish_upload(session, upload.id, state=UploadState.COMPLETE, lesson_id=admitted.lesson.id)
     _discard_staged(store, upload, progress)
     log.info("upload %s became lesson %s (%s)", upload.id, admitted.lesson.id, "new" if admitted.created else "dedup")
     return admitted.lesson.id
+
+
+def _fail(ctx: Context, store: ResumableStore, upload: Upload, progress: Progress,
+          exc: IngestError | CatalogError) -> None:
+    """The upload cannot become a lesson: failed, with the reason its phone is told (HEAD answers 410 with it),
+    and its bytes removed."""
+    log.warning("upload %s failed: %s (%s)", upload.id, exc.code, exc)
+    with unit_of_work(ctx.engine) as session:
+        rows.finish_upload(session, upload.id, state=UploadState.FAILED, error_code=exc.code,
+                           error_message=exc.message)
+    try:
+        store.discard(upload.id, progress)
+    except IngestError:
+        log.warning("could not remove the bytes of failed upload %s; the expiry sweep will", upload.id)
+
+
+def _uploader_gone(session: Session, upload: Upload) -> Forbidden | None:
+    """Refused when the account that made the upload was disabled or removed since: the upload URL must not
+    outlive the account (a thief's uploads stop when the county disables it)."""
+    if upload.account_id is None:
+        return None
+    account = get_account_by_id(session, upload.account_id)
+    if account is not None and not account.disabled:
+        return None
+    return Forbidden(f"upload {upload.id}: account {upload.account_id} disabled or removed",
+                     message="上传这个文件的账号已停用，上传已取消")
 
 
 def _discard_staged(store: ResumableStore, upload: Upload, progress: Progress) -> None:

@@ -155,6 +155,35 @@ def test_terminated_upload_is_gone_with_its_bytes(tus_client: TestClient, tus_se
     assert incomplete_multipart_keys(tus_settings) == []
 
 
+def test_an_upload_stops_when_its_account_is_disabled(tus_client: TestClient, tus_settings: Any) -> None:
+    """The upload URL is the capability for its PATCHes, but it must not outlive the account: once the county
+    disables it (`weike users disable`, the same code here), the next chunk is refused, the bytes go, and neither a
+    PATCH nor the reconciler makes a lesson of it."""
+    from datetime import timedelta
+
+    from catalog.accounts import disable_account
+    from catalog.models import Lesson, utcnow
+    from workers.uploads import adopt_uploads
+
+    path = create(tus_client, len(DATA), title="被盗账号的上传")
+    assert patch(tus_client, path, 0, DATA[:100_000]).status_code == 204
+    whole = create(tus_client, len(DATA), title="已传完但未登记")
+    with unit_of_work(context(tus_settings).engine) as s:
+        disable_account(s, "uploader", actor="admin")
+    refused = patch(tus_client, path, 100_000, DATA[100_000:])
+    assert refused.status_code == 403 and "账号已停用" in refused.json()["message"], refused.text
+    assert head(tus_client, path).status_code == 410
+    assert upload_row(tus_settings, upload_id_of(path)).state == "failed"
+    assert not staged_exists(tus_settings, upload_id_of(path))
+    # The reconciler, finding an upload whose bytes all arrived but whose finishing request died, refuses it the
+    # same way, before reading any of them (so none are needed here).
+    set_upload(tus_settings, upload_id_of(whole), offset=len(DATA), updated_at=utcnow() - timedelta(minutes=5))
+    assert adopt_uploads(context(tus_settings)) == []
+    assert upload_row(tus_settings, upload_id_of(whole)).state == "failed"
+    with unit_of_work(context(tus_settings).engine) as s:
+        assert s.exec(select(Lesson)).first() is None
+
+
 def test_unknown_upload_is_404_json(tus_client: TestClient) -> None:
     assert head(tus_client, ENDPOINT + "0" * 32).status_code == 404
     r = patch(tus_client, ENDPOINT + "0" * 32, 0, b"x")
