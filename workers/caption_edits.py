@@ -13,20 +13,29 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from catalog import captions as catalog_captions
 from catalog import jobs
 from catalog.audit import record
 from catalog.captions import SegmentFacts
 from catalog.db import unit_of_work
-from catalog.errors import CaptionsNotEditable, CaptionVersionConflict, LessonNotFound, TranscriptNotFound
-from catalog.lessons import get_lesson
-from catalog.models import CaptionSource, CaptionVersion, LessonStatus
+from catalog.errors import (
+    CaptionsNotEditable,
+    CaptionVersionConflict,
+    Forbidden,
+    LessonNotFound,
+    TranscriptNotFound,
+)
+from catalog.lessons import lesson_facts
+from catalog.lifecycle import Viewer, may_edit_captions
+from catalog.models import CaptionSource, CaptionVersion, Lesson, LessonStatus
 from transcode.captions import parse_edited_segments
 from workers.pipeline import DEPENDENCIES, OPTIONAL_STEPS, STEPS, WEIGHTS, enqueue
 from workers.wiring import Context
 
 REGENERATED_STEPS = ("captions",)
+NOT_YOURS_TO_EDIT = "没有权限修改这节课的字幕（已发布的课程请联系县里审核员修改）"
 
 
 def regenerated_steps(existing: Collection[str]) -> list[str]:
@@ -44,19 +53,23 @@ def save_edited_captions(
     author: str,
     note: str | None = None,
     base_version: int | None = None,
+    editor: Viewer | None = None,
 ) -> CaptionVersion:
     """Store `segments` (start_s, end_s, text) as the lesson's next caption version and have it regenerated
     (enqueued now, or after the captions run in progress).
 
     Raises LessonNotFound, TranscriptNotFound (still processing, nothing recognised yet), CaptionsNotEditable (the
     lesson failed), CaptionVersionConflict (`base_version` is not the current version, or another edit won),
-    CaptionsInvalid (overlaps, times outside the lesson, empty text).
+    CaptionsInvalid (overlaps, times outside the lesson, empty text); Forbidden when `editor` may not edit them,
+    decided in the transaction that stores the edit, the lesson's row locked (PostgreSQL) and read again after the
+    write (SQLite), so an edit racing the approval cannot land in the published lesson.
     """
     try:
         with unit_of_work(ctx.engine) as session:
-            lesson = get_lesson(session, lesson_id)
+            lesson = session.get(Lesson, lesson_id, with_for_update=True)
             if lesson is None:
                 raise LessonNotFound(lesson_id)
+            _check_editor(session, lesson, editor)
             if lesson.status == LessonStatus.FAILED:
                 raise CaptionsNotEditable(f"lesson {lesson_id} failed")
             current = catalog_captions.current_version(session, lesson_id)
@@ -74,6 +87,8 @@ def save_edited_captions(
                 note=(note or "").strip() or None, language=current.language if current else lesson.language,
                 segments=[SegmentFacts(start_s=s.start_s, end_s=s.end_s, text=s.text) for s in edited],
             )  # fmt: skip
+            session.refresh(lesson)  # the write holds SQLite's lock: a decision committed before it shows now
+            _check_editor(session, lesson, editor)
             record(session, actor=author, action="captions_edited", lesson_id=lesson_id,
                    to_state=f"v{version.version}", comment=(note or "").strip() or None)
             existing = {job.step for job in jobs.list_jobs(session, lesson_id)}
@@ -84,3 +99,8 @@ def save_edited_captions(
         raise CaptionVersionConflict(f"concurrent edit of {lesson_id}") from exc
     enqueue(ctx.settings, refs)
     return version
+
+
+def _check_editor(session: Session, lesson: Lesson, editor: Viewer | None) -> None:
+    if editor is not None and not may_edit_captions(editor, lesson_facts(session, lesson)):
+        raise Forbidden(f"{editor.username} may not edit captions of {lesson.id}", message=NOT_YOURS_TO_EDIT)

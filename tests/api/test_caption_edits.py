@@ -122,6 +122,47 @@ def test_the_public_reads_the_published_version_only(client: TestClient, setting
         assert anonymous.get(f"/api/v1/lessons/{lesson_id}/captions/versions").status_code == 401
 
 
+def test_an_edit_racing_the_approval_does_not_land_in_the_published_lesson(
+        client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The branch may edit its captions until the lesson is published. An edit whose permission was read just
+    before a reviewer's approval committed is refused, not stored behind the approval's back: the approval is
+    committed here while the edit is being checked (a race that cannot be timed otherwise)."""
+    import workers.caption_edits
+    from catalog.lessons import get_lesson
+    from catalog.lifecycle import Viewer
+    from catalog.models import Role
+    from catalog.organisations import branch_for_name
+    from catalog.review import review_lesson
+    from tests.support.accounts import bearer, make_account, token_for
+
+    lesson_id = _ready_lesson(settings)
+    make_account(settings, "dongfeng", "uploader", "东风村党支部")
+    with unit_of_work(context_for(settings).engine) as s:
+        lesson = get_lesson(s, lesson_id)
+        assert lesson is not None
+        lesson.branch_id, lesson.review_state = branch_for_name(s, "东风村党支部").id, "awaiting_review"
+    branch = bearer(token_for(client, "dongfeng"))
+    segments = [{"start_s": 0.5, "end_s": 3.0, "text": "审核前改好的字幕。"}]
+    assert client.post(f"/api/v1/lessons/{lesson_id}/captions", json={"segments": segments},
+                       headers=branch).status_code == 201  # before the approval: the branch's to edit
+    real_parse = workers.caption_edits.parse_edited_segments
+
+    def approved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        with unit_of_work(context_for(settings).engine) as s:
+            review_lesson(s, get_lesson(s, lesson_id), Viewer(username="wanglaoshi", role=Role.REVIEWER),
+                          action="approve", reasons=[], comment=None, notes=[])
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(workers.caption_edits, "parse_edited_segments", approved_meanwhile)
+    late = client.post(f"/api/v1/lessons/{lesson_id}/captions",
+                       json={"segments": [{"start_s": 0.5, "end_s": 3.0, "text": "批准时偷偷改的字幕。"}]},
+                       headers=branch)
+    assert late.status_code == 403 and late.json()["code"] == "forbidden", late.text
+    versions = client.get(f"/api/v1/lessons/{lesson_id}/captions/versions").json()["versions"]
+    assert [v["version"] for v in versions] == [1, 2]  # the racing edit stored nothing
+    assert client.get(f"/api/v1/lessons/{lesson_id}").json()["review_state"] == "published"
+
+
 @pytest.mark.parametrize(("segments", "fragment"), [
     ([{"start_s": 0, "end_s": 4, "text": "第一句"}, {"start_s": 3, "end_s": 5, "text": "第二句"}], "重叠"),
     ([{"start_s": 8, "end_s": 12, "text": "超出时长"}], "时长"),
