@@ -1,4 +1,5 @@
-"""Resumable uploads end to end: create, append under a lock, complete into a lesson, expire, adopt.
+"""Resumable uploads end to end: create, append under a lock, complete into a lesson (the beat's sweeps that
+expire and adopt them: :mod:`workers.upload_sweeps`).
 
 The storage side is :mod:`ingest.resumable` (no database); the rows are :mod:`catalog.uploads`. A finished
 upload becomes a lesson through :func:`workers.intake.admit_stored`, the same code as the multipart upload:
@@ -8,7 +9,8 @@ upload becomes a lesson through :func:`workers.intake.admit_stored`, the same co
 
 A failed whole-file check marks the upload "failed" and drops its bytes: they never become an original. If the
 request finishing an upload dies half-way, the upload stays "active" with every byte received and the
-reconciler (:func:`adopt_uploads`, run by beat) completes it.
+reconciler (:func:`workers.upload_sweeps.adopt_uploads`, run by beat) completes it; expired uploads' bytes
+are dropped by the same module's sweep.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from catalog import uploads as rows
@@ -171,7 +172,7 @@ def progress_of(upload: Upload) -> Progress:
                     multipart_upload_id=upload.multipart_upload_id, sha256_state=upload.sha256_state)
 
 
-class _Lock:
+class UploadLock:
     """The upload's write lock, held by one request; renewed while bytes flow, saved with progress."""
 
     def __init__(self, ctx: Context, upload_id: str) -> None:
@@ -225,7 +226,7 @@ def append(ctx: Context, upload_id: str, *, offset: int, chunks: Iterable[bytes]
         if offset != view.length:
             raise UploadOffsetMismatch(f"Upload-Offset {offset}, upload {upload_id} is complete")
         return view
-    lock = _Lock(ctx, upload_id)
+    lock = UploadLock(ctx, upload_id)
     if not lock.acquire():
         view = describe(ctx, upload_id)  # it may have just finished or expired
         if view.state == UploadState.COMPLETE:
@@ -255,7 +256,7 @@ def append(ctx: Context, upload_id: str, *, offset: int, chunks: Iterable[bytes]
                                     checkpoint=lock.save)
             lock.save(progress)
         if progress.offset == upload.length:
-            lesson_id = _complete(ctx, upload, progress, lock)
+            lesson_id = complete_upload(ctx, upload, progress, lock)
             return UploadView(id=upload.id, length=upload.length, offset=upload.length,
                               state=UploadState.COMPLETE, expires_at=upload.expires_at, lesson_id=lesson_id,
                               metadata=rows.upload_metadata(upload))
@@ -264,7 +265,7 @@ def append(ctx: Context, upload_id: str, *, offset: int, chunks: Iterable[bytes]
     return describe(ctx, upload_id)
 
 
-def _complete(ctx: Context, upload: Upload, progress: Progress, lock: _Lock) -> str:
+def complete_upload(ctx: Context, upload: Upload, progress: Progress, lock: UploadLock) -> str:
     """Every byte is in: check, publish, admit. Leaves the upload active (for the reconciler) only on errors
     worth retrying (storage unavailable)."""
     store = resumable_store(ctx)
@@ -347,7 +348,7 @@ def _discard_staged(store: ResumableStore, upload: Upload, progress: Progress) -
 def terminate(ctx: Context, upload_id: str) -> None:
     """DELETE: drop the staged bytes; a finished upload is only forgotten (its lesson stays)."""
     describe(ctx, upload_id)
-    lock = _Lock(ctx, upload_id)
+    lock = UploadLock(ctx, upload_id)
     if not lock.acquire(states=(UploadState.ACTIVE, UploadState.COMPLETE)):
         raise UploadLocked(f"upload {upload_id} is being written by another request")
     try:
@@ -360,79 +361,3 @@ def terminate(ctx: Context, upload_id: str) -> None:
             rows.finish_upload(session, upload_id, state=UploadState.TERMINATED, lesson_id=upload.lesson_id)
     finally:
         lock.release()
-
-
-def expire_uploads(ctx: Context, *, limit: int = 100) -> int:
-    """Drop unfinished uploads past their expiry, then staged bytes (incomplete S3 multipart uploads, local
-    buffers) that no live upload owns. Returns how many uploads expired."""
-    store = resumable_store(ctx)
-    with unit_of_work(ctx.engine) as session:
-        expired = rows.list_expired(session, limit=limit)
-    count = 0
-    for upload in expired:
-        lock = _Lock(ctx, upload.id)
-        if not lock.acquire():
-            continue
-        try:
-            store.discard(upload.id, progress_of(upload))
-            with unit_of_work(ctx.engine) as session:
-                rows.finish_upload(session, upload.id, state=UploadState.EXPIRED)
-            count += 1
-        except IngestError:
-            log.warning("could not clean expired upload %s; next sweep retries", upload.id, exc_info=True)
-            lock.release()
-    leftovers = store.leftovers(older_than_s=ctx.settings.upload_lock_s * 2)
-    with unit_of_work(ctx.engine) as session:
-        live = rows.active_uploads(session, [item.upload_id for item in leftovers])
-    for item in leftovers:
-        # Gone uploads' bytes, and multipart uploads a live upload never recorded (its request died first).
-        if item.upload_id not in live or (item.multipart_upload_id and item.multipart_upload_id != live[item.upload_id]):
-            try:
-                store.remove_leftover(item)
-            except IngestError:
-                log.warning("could not remove leftover of upload %s", item.upload_id, exc_info=True)
-    if count:
-        log.info("expired %d unfinished uploads", count)
-    return count
-
-
-def adopt_uploads(ctx: Context, *, limit: int = 20) -> list[str]:
-    """Complete uploads whose bytes all arrived but never became a lesson; returns their lesson ids."""
-    with unit_of_work(ctx.engine) as session:
-        candidates = rows.list_adoptable(session, idle_s=ctx.settings.upload_lock_s, limit=limit)
-    lessons: list[str] = []
-    for upload in candidates:
-        lock = _Lock(ctx, upload.id)
-        if not lock.acquire():
-            continue
-        try:
-            with unit_of_work(ctx.engine) as session:
-                fresh = rows.get_upload(session, upload.id)
-            if fresh is None or fresh.offset != fresh.length:
-                continue
-            lessons.append(_complete(ctx, fresh, progress_of(fresh), lock))
-            log.warning("adopted upload %s: its finishing request had died", upload.id)
-        except (IngestError, CatalogError) as exc:
-            log.warning("could not adopt upload %s: %s", upload.id, exc)
-        except DBAPIError as exc:
-            if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-                log.warning("could not adopt upload %s, database unavailable; next sweep retries", upload.id)
-                continue
-            _give_up(ctx, upload.id, exc)  # the row itself cannot be stored: retrying would fail forever
-        except ValueError as exc:  # refused by the driver before it reached the database
-            _give_up(ctx, upload.id, exc)
-        finally:
-            lock.release()
-    return lessons
-
-
-UNADOPTABLE_MESSAGE = "上传的文件信息无法保存，请重新上传"
-
-
-def _give_up(ctx: Context, upload_id: str, exc: Exception) -> None:
-    """One bad upload must not stop the sweep at itself on every run: record it as failed and go on."""
-    log.error("upload %s cannot become a lesson; marked failed: %s", upload_id, exc, exc_info=True)
-    with unit_of_work(ctx.engine) as session:
-        rows.finish_upload(session, upload_id, state=UploadState.FAILED, error_code="upload_unadoptable",
-                           error_message=UNADOPTABLE_MESSAGE)
-

@@ -78,6 +78,7 @@ def test_an_upload_resumes_after_the_api_process_is_killed(tus_settings: Any, tm
 
 def test_the_reconciler_adopts_an_upload_whose_finishing_request_died(tus_client: TestClient, tus_settings: Any,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import workers.upload_sweeps
     import workers.uploads
     from catalog.models import utcnow
     from ingest.errors import StorageUnavailable
@@ -96,9 +97,9 @@ def test_the_reconciler_adopts_an_upload_whose_finishing_request_died(tus_client
     status = head(tus_client, path)
     assert status.headers["Upload-Offset"] == str(len(data)) and "Weike-Lesson-Id" not in status.headers
     upload_id = upload_id_of(path)
-    assert workers.uploads.adopt_uploads(context(tus_settings)) == []  # too recent: its request may be alive
+    assert workers.upload_sweeps.adopt_uploads(context(tus_settings)) == []  # too recent: its request may be alive
     set_upload(tus_settings, upload_id, updated_at=utcnow() - timedelta(minutes=5))
-    adopted = workers.uploads.adopt_uploads(context(tus_settings))
+    adopted = workers.upload_sweeps.adopt_uploads(context(tus_settings))
     assert len(adopted) == 1
     assert head(tus_client, path).headers["Weike-Lesson-Id"] == adopted[0]
     assert upload_row(tus_settings, upload_id).state == "complete"
@@ -110,7 +111,7 @@ def test_the_reconciler_adopts_an_upload_whose_finishing_request_died(tus_client
 def test_expiry_also_removes_multipart_uploads_nobody_owns(tus_client: TestClient, tus_settings: Any) -> None:
     from ingest import keys
     from ingest.s3_store import S3Store
-    from workers.uploads import expire_uploads
+    from workers.upload_sweeps import expire_uploads
 
     store = context(tus_settings).storage
     assert isinstance(store, S3Store)
@@ -144,7 +145,7 @@ def test_expiry_removes_finished_staging_objects_of_uploads_no_longer_live(tus_c
                                                                           tus_settings: Any) -> None:
     from ingest import keys
     from ingest.s3_store import S3Store
-    from workers.uploads import expire_uploads
+    from workers.upload_sweeps import expire_uploads
 
     store = context(tus_settings).storage
     assert isinstance(store, S3Store)
@@ -192,6 +193,7 @@ def test_the_reconciler_records_an_upload_it_cannot_store_and_goes_on(tus_client
 
     from sqlalchemy.exc import DataError
 
+    import workers.upload_sweeps
     import workers.uploads
     from catalog.models import utcnow
     from ingest.errors import StorageUnavailable
@@ -219,11 +221,11 @@ def test_the_reconciler_records_an_upload_it_cannot_store_and_goes_on(tus_client
     set_upload(tus_settings, old, metadata_json=json.dumps({"title": "旧的\x00课"}))
     for upload_id in (bad, good, old):
         set_upload(tus_settings, upload_id, updated_at=utcnow() - timedelta(minutes=5))
-    adopted = workers.uploads.adopt_uploads(context(tus_settings))
+    adopted = workers.upload_sweeps.adopt_uploads(context(tus_settings))
     assert sorted(adopted) == sorted([upload_row(tus_settings, good).lesson_id, upload_row(tus_settings, old).lesson_id])
     assert tus_client.get(f"/api/v1/lessons/{upload_row(tus_settings, old).lesson_id}").json()["title"] == "旧的课"
     row = upload_row(tus_settings, bad)
     assert (row.state, row.error_code) == ("failed", "upload_unadoptable") and row.error_message
-    assert workers.uploads.adopt_uploads(context(tus_settings)) == []  # not tried again on every run
+    assert workers.upload_sweeps.adopt_uploads(context(tus_settings)) == []  # not tried again on every run
     gone = head(tus_client, paths[0])
     assert gone.status_code == 410  # the phone is told to start again

@@ -163,7 +163,7 @@ def test_an_upload_stops_when_its_account_is_disabled(tus_client: TestClient, tu
 
     from catalog.accounts import disable_account
     from catalog.models import Lesson, utcnow
-    from workers.uploads import adopt_uploads
+    from workers.upload_sweeps import adopt_uploads
 
     path = create(tus_client, len(DATA), title="被盗账号的上传")
     assert patch(tus_client, path, 0, DATA[:100_000]).status_code == 204
@@ -195,7 +195,7 @@ def test_expired_upload_is_410_and_the_sweep_removes_its_bytes(tus_client: TestC
 
     from catalog.models import utcnow
     from tests.uploads.tus import context
-    from workers.uploads import expire_uploads
+    from workers.upload_sweeps import expire_uploads
 
     big = os.urandom(6 << 20)  # on S3: one 5 MiB part sent, the rest buffered on local disk
     path = create(tus_client, len(big) + 10)
