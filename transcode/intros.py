@@ -81,6 +81,14 @@ _KEEP = re.compile(rf"[^{_HAN}A-Za-z0-9%.,;:!?，。；：！？、\s\-~～—�
 _SYMBOLS = {"℃": "摄氏度", "°C": "摄氏度", "°": "度", "+": "加", "㎡": "平方米", "㎏": "公斤"}
 _BRACKETS = re.compile(r"[()（）【】\[\]{}〔〕]")  # a pause where they were; 《》 and quotes just go
 _PAUSE_CHARS = "，。；：！？、"
+# Surnames whose sound differs from the character's everyday reading. Both voices read through pypinyin, which
+# says 曾国强 as Céng Guóqiáng (曾经) and 单明 as Dān Míng; the intro says the surname with a character that has
+# only that sound (增, 善). The name is written as typed everywhere else: only what is said changes.
+SURNAME_SOUNDS = {
+    "曾": "增", "单": "善", "解": "谢", "仇": "求", "朴": "瓢", "区": "欧", "查": "渣", "盖": "舸", "华": "化",
+    "任": "人", "覃": "琴", "缪": "妙", "种": "虫", "燕": "烟", "翟": "宅", "薄": "博",
+}  # fmt: skip
+_COMMON_WORD = 20  # jieba's count for 区委 (271), 华县 (20): a word; for 种师 (3, from 种师道 himself): a name
 _ASCII_PUNCT = {",": "，", ";": "；", ":": "：", "!": "！", "?": "？"}
 
 
@@ -107,7 +115,7 @@ def intro_parts(number: int, title: str, speaker: str | None = None, branch: str
     if number < 1:
         raise ValueError(f"lesson number {number} < 1")
     said_title = sayable(title, max_chars=MAX_TITLE_CHARS)
-    said_speaker = sayable(speaker or "", max_chars=MAX_NAME_CHARS).rstrip(_PAUSE_CHARS)
+    said_speaker = said_name(sayable(speaker or "", max_chars=MAX_NAME_CHARS).rstrip(_PAUSE_CHARS))
     said_branch = sayable(branch or "", max_chars=MAX_BRANCH_CHARS).rstrip(_PAUSE_CHARS)
     lesson = _end_sentence(said_title)
     if said_speaker:
@@ -115,6 +123,20 @@ def intro_parts(number: int, title: str, speaker: str | None = None, branch: str
     elif said_branch:
         lesson += f"主讲单位：{said_branch}。"
     return IntroParts(number=f"第{_number_words(number)}课。", lesson=lesson)
+
+
+def said_name(name: str) -> str:
+    """A speaker's name as the intro says it: a surname of SURNAME_SOUNDS said by its stand-in ("曾国强" →
+    "增国强", "任老师" → "人老师"), unless the name's first two characters are a word of their own (区委宣讲团,
+    华南农大专家, 单位领导: no surname there)."""
+    if len(name) < 2 or name[0] not in SURNAME_SOUNDS or not re.match(rf"[{_HAN}]", name[1]):
+        return name
+    import jieba  # the dictionary misaki's segmentation loads anyway
+
+    jieba.initialize()
+    if (jieba.get_FREQ(name[:2]) or 0) >= _COMMON_WORD:
+        return name
+    return SURNAME_SOUNDS[name[0]] + name[1:]
 
 
 def intro_text(number: int, title: str, speaker: str | None = None, branch: str | None = None) -> str:

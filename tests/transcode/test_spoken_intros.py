@@ -226,9 +226,30 @@ def test_track_without_intro_is_the_edition_frames_without_tags(edition: Path) -
     (120, "   ", "  ", None, "第一百二十课。"),
     (7, "💯🔥🔥!!!", None, "  ", "第七课。"),
     (9, "ＡＢＣ１２３全角", "买买提·艾力", None, "第九课。诶比西一二三全角。主讲人：买买提艾力。"),
+    (5, "党课", "曾国强", "东风村党支部", "第五课。党课。主讲人：增国强，东风村党支部。"),  # Zēng, not céng
+    (6, "党课", "区委宣讲团", None, "第六课。党课。主讲人：区委宣讲团。"),  # 区委 is a word: no surname
 ])  # fmt: skip
 def test_intro_text_is_sayable(number: int, title: str, speaker: str | None, branch: str | None, said: str) -> None:
     assert intro_parts(number, title, speaker, branch).text == said
+
+
+@pytest.mark.parametrize(("name", "sound"), [
+    ("曾国强", "zeng1"), ("单明", "shan4"), ("任老师", "ren2"), ("解晓东", "xie4"), ("仇和平", "qiu2"),
+    ("朴正浩", "piao2"), ("区志坚", "ou1"), ("查良镛", "zha1"), ("盖立新", "ge3"), ("华罗庚", "hua4"),
+    ("覃明", "qin2"), ("缪华", "miao4"), ("种师道", "chong2"), ("燕青", "yan1"),
+    ("翟志刚", "zhai2"), ("薄一波", "bo2"),
+])  # fmt: skip
+def test_a_surname_is_said_with_its_surname_sound(name: str, sound: str) -> None:
+    """What both voices read: jieba's words, each through pypinyin (misaki's Mandarin G2P, and espeak's input)."""
+    import jieba
+    from pypinyin import Style, lazy_pinyin
+
+    def first_syllable(text: str) -> str:
+        return next(p for w in jieba.lcut(text) for p in lazy_pinyin(w, style=Style.TONE3))
+
+    assert first_syllable(name) != sound  # as written, pypinyin reads the everyday sound
+    said = intro_parts(1, "党课", name).lesson.removeprefix("党课。主讲人：").removesuffix("。")
+    assert said[1:] == name[1:] and first_syllable(said) == sound
 
 
 def test_long_title_is_cut_to_its_first_30_characters() -> None:
