@@ -184,13 +184,13 @@ def authenticate(session: Session, username: str, password: str, *, max_failures
     name = username.strip()[:64]
     attempt_id, failures = _claim_attempt(session, name.lower(), since=utcnow() - timedelta(seconds=window_s))
     if len(failures) >= max_failures:
-        _forget_attempt(session, attempt_id, committed=True)
+        _forget_attempt(session, attempt_id)
         oldest = failures[-max_failures]
         retry_after = max(1, int((oldest + timedelta(seconds=window_s) - utcnow()).total_seconds()) + 1)
         raise LoginThrottled(f"{len(failures)} failures for {name!r}", retry_after_s=retry_after)
     account = get_account(session, name) if name else None
     if _verified(account.password_hash if account else _dummy(), password) and account and not account.disabled:
-        _forget_attempt(session, attempt_id, committed=False)  # with the caller's unit of work
+        _forget_attempt(session, attempt_id)
         if _hasher.check_needs_rehash(account.password_hash):
             account.password_hash = hash_password(password)
             session.add(account)
@@ -218,14 +218,12 @@ def _claim_attempt(session: Session, key: str, *, since: datetime) -> tuple[int,
         return attempt.id, earlier
 
 
-def _forget_attempt(session: Session, attempt_id: int, *, committed: bool) -> None:
-    """The attempt was no failure (it succeeded, or was throttled before any password was checked)."""
-    if committed:
-        with Session(session.get_bind()) as own:
-            own.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
-            own.commit()
-    else:
-        session.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
+def _forget_attempt(session: Session, attempt_id: int) -> None:
+    """The attempt was no failure (it succeeded, or was throttled before any password was checked): its row goes,
+    on a connection of its own as it came."""
+    with Session(session.get_bind()) as own:
+        own.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
+        own.commit()
 
 
 def _verified(password_hash: str, password: str) -> bool:

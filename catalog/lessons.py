@@ -77,8 +77,8 @@ def create_lesson(
     if fields.language not in {lang.value for lang in Language}:
         raise InvalidMetadata(f"language {fields.language!r}", message="语言只能是 zh、yue 或 other")
     category_id = category_id_for(session, fields.category)
-    if branch_id is None and plain_line(fields.branch):
-        branch_id = branch_for_name(session, fields.branch or "").id
+    if branch_id is None and (branch := plain_line(fields.branch)):
+        branch_id = branch_for_name(session, branch).id
     lesson = Lesson(
         title=title,
         speaker=plain_line(fields.speaker)[:100] or None,
@@ -89,7 +89,7 @@ def create_lesson(
         original_key=original_key,
         original_sha256=original_sha256,
         size_bytes=size_bytes,
-        original_filename=plain_line(original_filename)[:300] or None,
+        original_filename=(original_filename or "")[:300] or None,  # cleaned by workers/intake.py's display_name
         uploaded_by_id=uploaded_by_id,
     )
     session.add(lesson)

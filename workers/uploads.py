@@ -271,7 +271,7 @@ def complete_upload(ctx: Context, upload: Upload, progress: Progress, lock: Uplo
     store = resumable_store(ctx)
     metadata = rows.upload_metadata(upload)
     try:
-        with unit_of_work(ctx.engine) as session:  # before anything is stored: PATCH checks too, the reconciler not
+        with unit_of_work(ctx.engine) as session:  # before anything is stored (the reconciler's only check)
             if (refusal := _uploader_gone(session, upload)) is not None:
                 raise refusal
         staged = store.assemble(upload.id, progress, length=upload.length)

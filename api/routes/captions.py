@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from api.deps import ContextDep, CurrentUser, SessionDep, ViewerDep
 from api.errors import ApiError
-from api.routes.lessons import visible_lesson
+from api.routes.lessons import insider_lesson, visible_lesson
 from api.schemas import (
     CaptionEditCreate,
     CaptionHistoryPublic,
@@ -22,7 +22,7 @@ from api.schemas import (
 )
 from catalog import captions as catalog_captions
 from catalog.db import unit_of_work
-from catalog.errors import Forbidden, TranscriptNotFound
+from catalog.errors import TranscriptNotFound
 from catalog.lessons import lesson_facts
 from catalog.lifecycle import is_insider
 from catalog.models import CaptionVersion, Lesson
@@ -44,7 +44,8 @@ def transcript_public(session: Session, lesson: Lesson, version: CaptionVersion,
     reasons = catalog_captions.review_reasons(version)
     return TranscriptPublic(
         lesson_id=lesson.id, version=version.version, source=version.source,
-        author=version.author if insider else None, note=version.note if insider else None, created_at=version.created_at, language=version.language,
+        author=version.author if insider else None, note=version.note if insider else None,
+        created_at=version.created_at, language=version.language,
         detected_language=version.detected_language, language_probability=version.language_probability,
         engine=version.engine, model=version.model, needs_review=bool(reasons), review_reasons=reasons,
         published_version=lesson.caption_version,
@@ -78,10 +79,8 @@ def lesson_transcript(lesson_id: str, session: SessionDep, viewer: ViewerDep,
 def caption_history(lesson_id: str, session: SessionDep, viewer: CurrentUser) -> CaptionHistoryPublic:
     """Every caption version, oldest first: automatic (speech recognition) and edited (author, time, note). For
     the lesson's branch, its township and the county."""
-    lesson = visible_lesson(session, lesson_id, viewer)
-    if not is_insider(viewer, lesson_facts(session, lesson)):
-        raise Forbidden(f"{viewer.username} may not see caption versions of {lesson_id}",
-                        message="只有本支部、本乡镇和县里的账号可以查看字幕的各个版本")
+    lesson = insider_lesson(session, lesson_id, viewer, what="caption versions",
+                            message="只有本支部、本乡镇和县里的账号可以查看字幕的各个版本")
     counts = catalog_captions.segment_counts(session, lesson_id)
     return CaptionHistoryPublic(lesson_id=lesson.id, published_version=lesson.caption_version, versions=[
         CaptionVersionPublic(

@@ -49,6 +49,16 @@ def visible_lesson(session: Session, lesson_id: str, viewer: Viewer) -> Lesson:
     return lesson
 
 
+def insider_lesson(session: Session, lesson_id: str, viewer: Viewer, *, what: str,
+                   message: str | None = None) -> Lesson:
+    """The lesson if `viewer` is one of its own people (its branch, its township, the county: catalog/lifecycle.py's
+    `is_insider`) for reading `what` of it; 404 as `visible_lesson` when they may not see it, else Forbidden."""
+    lesson = visible_lesson(session, lesson_id, viewer)
+    if not is_insider(viewer, lesson_facts(session, lesson)):
+        raise Forbidden(f"{viewer.username} may not see {what} of {lesson_id}", message=message)
+    return lesson
+
+
 @router.post("/lessons", status_code=201, response_model=LessonPublic, responses={
     200: {"model": LessonPublic, "description": "the same bytes were uploaded before: the existing lesson"},
     **ERRORS})

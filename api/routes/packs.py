@@ -46,14 +46,13 @@ def pack_public(session: Session, pack: AudioPack, newest: AudioPackVersion | No
     tracks = packs.version_tracks(session, newest.id or 0) if newest is not None else []
     published = packs.published_lesson_ids(session, [t.lesson_id for t in tracks if t.lesson_id])
     shown = [t for t in tracks if t.lesson_id in published]
-    whole = len(shown) == len(tracks)
     return PackPublic(
         id=pack.id or 0, title=pack.title, audience=pack.audience, order=pack.track_order,
         spoken_intros=pack.spoken_intros, selection=json.loads(pack.selection_json) if pack.selection_json else None,
         version=pack.version, status=newest.status if newest else PackStatus.BUILDING,
         progress=newest.progress if newest else 0, error=error, stale=pack.stale,
         size_bytes=newest.size_bytes if newest and ready else 0,
-        duration_s=(newest.duration_s if whole else round(sum(t.duration_s for t in shown), 3)) if newest else 0.0,
+        duration_s=round(sum(t.duration_s for t in shown), 3),  # the version's own figure while all are shown
         tracks=[PackTrackPublic(n=t.n, lesson_id=t.lesson_id, filename=t.filename, title=t.title,
                                 duration_s=t.duration_s) for t in shown],
         download_url=_download_url(pack.id or 0, pack.version) if ready else None,

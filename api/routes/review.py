@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep
 from api.presenters import history_entry_public, lesson_public
-from api.routes.lessons import visible_lesson
+from api.routes.lessons import insider_lesson, visible_lesson
 from api.schemas import (
     ErrorPublic,
     FeatureUpdate,
@@ -18,9 +18,7 @@ from api.schemas import (
     ReviewReasonPublic,
 )
 from catalog.audit import TimedNote, lesson_history
-from catalog.errors import Forbidden
-from catalog.lessons import lesson_facts
-from catalog.lifecycle import ReviewAction, is_insider
+from catalog.lifecycle import ReviewAction
 from catalog.review import REVIEW_REASONS, feature_lesson, review_lesson
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -59,9 +57,7 @@ def feature(lesson_id: str, body: FeatureUpdate, session: SessionDep, viewer: Cu
 def history(lesson_id: str, session: SessionDep, viewer: CurrentUser) -> LessonHistoryPublic:
     """Every review decision, feature change and caption edit of the lesson, oldest first (append-only). For the
     lesson's branch, its township and the county: reviewers' comments and earlier drafts stay inside."""
-    lesson = visible_lesson(session, lesson_id, viewer)
-    if not is_insider(viewer, lesson_facts(session, lesson)):
-        raise Forbidden(f"{viewer.username} may not see the history of {lesson_id}",
-                        message="只有本支部、本乡镇和县里的账号可以查看这节课的审核记录")
+    lesson = insider_lesson(session, lesson_id, viewer, what="the history",
+                            message="只有本支部、本乡镇和县里的账号可以查看这节课的审核记录")
     return LessonHistoryPublic(lesson_id=lesson.id,
                                entries=[history_entry_public(e) for e in lesson_history(session, lesson.id)])

@@ -8,11 +8,9 @@ from fastapi import APIRouter, Form
 
 from api.deps import ContextDep, CurrentUser, SessionDep
 from api.presenters import lesson_public
-from api.routes.lessons import ERRORS, visible_lesson
+from api.routes.lessons import ERRORS, insider_lesson
 from api.schemas import LessonPublic, RevisionCreate, RevisionHistoryPublic, RevisionPublic
-from catalog.errors import Forbidden
-from catalog.lessons import get_lesson, lesson_facts
-from catalog.lifecycle import is_insider
+from catalog.lessons import get_lesson
 from catalog.revisions import list_revisions
 from workers.revisions import revise_from_stream
 
@@ -34,9 +32,7 @@ def upload_revision(lesson_id: str, ctx: ContextDep, session: SessionDep, viewer
 @router.get("/lessons/{lesson_id}/revisions", response_model=RevisionHistoryPublic, responses=ERRORS)
 def revision_history(lesson_id: str, session: SessionDep, viewer: CurrentUser) -> RevisionHistoryPublic:
     """Every revision of the lesson, oldest first (the lesson's branch, its township and the county)."""
-    lesson = visible_lesson(session, lesson_id, viewer)
-    if not is_insider(viewer, lesson_facts(session, lesson)):
-        raise Forbidden(f"{viewer.username} may not see revisions of {lesson_id}")
+    lesson = insider_lesson(session, lesson_id, viewer, what="revisions")
     earlier = list_revisions(session, lesson.id)
     rows = [RevisionPublic(number=r.number, uploaded_at=r.created_at, replaced_at=r.replaced_at,
                            size_bytes=r.size_bytes, duration_s=r.duration_s, original_filename=r.original_filename,
